@@ -1,0 +1,1 @@
+"""Raw corpora → canonical examples → cleaned corpora → curated train/validation/test splits."""

@@ -1,0 +1,35 @@
+"""``python -m tuneforge.corpus {ingest,clean,curate}``: the data stages as ``dvc.yaml`` runs them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tuneforge.corpus import stages
+from tuneforge.layout import Layout
+from tuneforge.profiles import load_profile
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tuneforge.corpus", description=__doc__)
+    parser.add_argument("stage", choices=["ingest", "clean", "curate"])
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="workspace root (default: current directory)")
+    parser.add_argument("--source", action="append", help="limit to these sources (default: all under data/raw)")
+    args = parser.parse_args(argv)
+    layout = Layout(args.root.resolve())
+    profile = load_profile()
+    sources = args.source or stages.all_sources(layout)
+    if args.stage == "curate":
+        report = stages.curate(layout, sources, profile)
+        print(f"curate: {report.figures['sizes']}")
+        return
+    for source in sources:
+        if args.stage == "ingest":
+            report = stages.ingest(layout, source)
+        else:
+            report = stages.clean(layout, source, profile)
+        print(f"{args.stage} {source}: {report.figures}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The canonical row every stage after ingestion reads and writes, and JSONL helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+SPLITS = ("train", "validation", "test")
+
+
+class Example(BaseModel):
+    """One document → summary pair.
+
+    ``group`` ties rows that must stay in one split (the three ACLSum aspects of one paper); it defaults to ``id``.
+    """
+
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    group: str = Field(min_length=1)
+    document: str
+    summary: str
+
+
+def stable_id(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def read_examples(path: Path) -> list[Example]:
+    return [Example.model_validate(row) for row in read_jsonl(path)]
+
+
+def write_jsonl(path: Path, rows: Iterable[BaseModel | dict[str, Any]]) -> int:
+    """Write rows atomically (temp file, then rename) so readers never see half a file. Returns the row count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for row in rows:
+                data = row.model_dump() if isinstance(row, BaseModel) else row
+                handle.write(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
+                count += 1
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def file_md5(path: Path) -> str:
+    """The MD5 DVC records for a file, so a partition's version matches DVC's manifest entry."""
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""Scoring generated summaries and writing the evaluation report."""

