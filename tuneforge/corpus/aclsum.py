@@ -7,17 +7,17 @@ source with ``id``, ``group`` (the paper, so its three rows share a split), ``do
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
 from tuneforge.corpus.records import write_jsonl
+from tuneforge.embedded import package_dir
 
 ASPECTS = ("challenge", "approach", "outcome")
 SECTIONS = ("abstract", "introduction", "conclusion")
 
 
 def _papers() -> list[dict]:
-    dataset = resources.files("aclsum") / "dataset"
+    dataset = package_dir("aclsum", "aclsum") / "dataset"
     papers = []
     for split in ("train", "val", "test"):
         with (dataset / f"{split}.jsonl").open(encoding="utf-8") as handle:

