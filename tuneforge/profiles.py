@@ -75,9 +75,9 @@ class TrainingConfig(BaseModel):
     target_modules: str | list[str] = "all-linear"
     learning_rate: float = Field(1e-3, gt=0.0)
     warmup_steps: int = Field(4, ge=0)
-    max_steps: int = Field(40, ge=1)
+    max_steps: int = Field(32, ge=1)
     batch_size: int = Field(4, ge=1)
-    max_seq_len: int = Field(512, ge=32)
+    max_seq_len: int = Field(448, ge=32)
     max_train_rows: int | None = Field(None, ge=1)
     max_validation_rows: int = Field(32, ge=1)
     seed: int = 0
@@ -90,12 +90,11 @@ class EvaluationConfig(BaseModel):
     )
     max_new_tokens: int = Field(64, ge=1)
     batch_size: int = Field(8, ge=1)
-    max_prompt_tokens: int = Field(448, ge=16)
+    max_prompt_tokens: int = Field(384, ge=16)
 
 
 class PromotionConfig(BaseModel):
     primary_metric: str = "rougeL"
-    registered_model_name: str = "tuneforge-summarizer"
     min_improvement: float = Field(0.0, ge=0.0, description="Margin (in metric points) a candidate must win by.")
 
 
@@ -131,7 +130,9 @@ def _smoke() -> Profile:
         name="smoke",
         cleaning=CleaningConfig(min_document_words=5),
         base_model=BaseModelConfig(kind="random", name="tiny-random-llama", license="Apache-2.0"),
-        training=TrainingConfig(max_steps=4, batch_size=4, max_seq_len=128, warmup_steps=1, max_validation_rows=8),
+        training=TrainingConfig(
+            max_steps=24, batch_size=4, max_seq_len=128, warmup_steps=2, learning_rate=1e-2, max_validation_rows=8
+        ),
         evaluation=EvaluationConfig(max_test_rows=8, max_new_tokens=8, batch_size=4, max_prompt_tokens=96),
     )
 

@@ -1,0 +1,70 @@
+"""``python -m pipelines.demo``: run the whole graph through Dagster on the active profile, as `make demo` does.
+
+1. Place the embedded ACLSum corpus under ``data/raw/`` (three sources; existing files are kept).
+2. Register each source directory as a partition of ``sources``.
+3. Run ``ingest_source`` for each source, then ``model_lifecycle``, recording every run in the Dagster instance
+   (``$DAGSTER_HOME``), so the UI shows them afterwards.
+4. Print where the champion is and how it scores against the base model.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import dagster as dg
+
+from pipelines.definitions import defs
+from resources.workspace import resolve_root
+from tuneforge.corpus.aclsum import place_aclsum
+from tuneforge.corpus.ingest import require_sources
+from tuneforge.layout import Layout
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def register_sources(instance: dg.DagsterInstance, layout: Layout) -> list[str]:
+    found = require_sources(layout.raw)
+    known = set(instance.get_dynamic_partitions("sources"))
+    new = [source for source in found if source not in known]
+    if new:
+        instance.add_dynamic_partitions("sources", new)
+    return found
+
+
+def run_all(instance: dg.DagsterInstance, layout: Layout, seed_embedded: bool = True) -> dict:
+    if seed_embedded:
+        place_aclsum(layout.raw)
+    for source in register_sources(instance, layout):
+        print(f"== ingesting source {source}", flush=True)
+        result = defs.get_job_def("ingest_source").execute_in_process(
+            instance=instance, partition_key=source, run_config=QUIET
+        )
+        if not result.success:
+            raise SystemExit(f"ingestion of {source} failed; see the run in the Dagster UI")
+    print("== curating, training, evaluating and promoting", flush=True)
+    result = defs.get_job_def("model_lifecycle").execute_in_process(instance=instance, run_config=QUIET)
+    if not result.success:
+        raise SystemExit("model_lifecycle failed; see the run in the Dagster UI")
+    return result.output_for_node("promoted_model")
+
+
+def print_summary(summary: dict) -> None:
+    verdict = "promoted" if summary["promoted"] else "not promoted"
+    print(f"\nCandidate {verdict}:")
+    for reason in summary["reasons"]:
+        print(f"  - {reason}")
+    print(f"Champion: version {summary['champion_version']} at {summary['champion_adapter']}")
+    for metric in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
+        print(f"  {metric:9s} candidate {summary['candidate'][metric]:6.2f}   base {summary['base'][metric]:6.2f}")
+
+
+def main() -> None:
+    with dg.DagsterInstance.get() as instance:
+        summary = run_all(instance, Layout(resolve_root()))
+    print_summary(summary)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
