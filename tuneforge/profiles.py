@@ -120,6 +120,9 @@ class Profile(BaseModel):
         description="Instruction given to the model, per source; sources not listed get default_instruction.",
     )
     default_instruction: str = DEFAULT_INSTRUCTION
+    embedded_rows_per_source: int | None = Field(
+        None, ge=1, description="Rows of the embedded corpus placed per source (None: all 250 papers)."
+    )
 
     def instruction_for(self, source: str) -> str:
         return self.instructions.get(source, self.default_instruction)
@@ -128,6 +131,7 @@ class Profile(BaseModel):
 def _smoke() -> Profile:
     return Profile(
         name="smoke",
+        embedded_rows_per_source=40,
         cleaning=CleaningConfig(min_document_words=5),
         base_model=BaseModelConfig(kind="random", name="tiny-random-llama", license="Apache-2.0"),
         training=TrainingConfig(

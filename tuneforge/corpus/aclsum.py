@@ -25,8 +25,9 @@ def _papers() -> list[dict]:
     return sorted(papers, key=lambda paper: paper["id"])
 
 
-def place_aclsum(raw_dir: Path, overwrite: bool = False) -> dict[str, Path]:
-    """Write ``<raw_dir>/aclsum-<aspect>/aclsum.jsonl``; existing files are kept unless ``overwrite``."""
+def place_aclsum(raw_dir: Path, limit: int | None = None, overwrite: bool = False) -> dict[str, Path]:
+    """Write ``<raw_dir>/aclsum-<aspect>/aclsum.jsonl`` (the first ``limit`` papers by id, or all); existing files
+    are kept unless ``overwrite``."""
     papers = None
     written = {}
     for aspect in ASPECTS:
@@ -34,7 +35,7 @@ def place_aclsum(raw_dir: Path, overwrite: bool = False) -> dict[str, Path]:
         written[f"aclsum-{aspect}"] = path
         if path.exists() and not overwrite:
             continue
-        papers = papers or _papers()
+        papers = papers or _papers()[:limit]
         rows = (
             {
                 "id": paper["id"],

