@@ -79,7 +79,7 @@ class TrainingConfig(BaseModel):
     batch_size: int = Field(4, ge=1)
     max_seq_len: int = Field(448, ge=32)
     max_train_rows: int | None = Field(None, ge=1)
-    max_validation_rows: int = Field(32, ge=1)
+    max_validation_rows: int = Field(24, ge=1)
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = "auto"
 
