@@ -7,7 +7,14 @@ import dagster as dg
 
 from resources import ModelRegistry, Workspace
 from tuneforge.corpus.records import file_md5, read_examples
-from tuneforge.evaluation.report import REPORT_MD, EvaluationReport, ModelUnderTest, evaluate, fixed_sample, render_markdown
+from tuneforge.evaluation.report import (
+    REPORT_MD,
+    EvaluationReport,
+    ModelUnderTest,
+    evaluate,
+    fixed_sample,
+    render_markdown,
+)
 from tuneforge.fingerprint import fingerprint
 
 

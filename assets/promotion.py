@@ -20,15 +20,14 @@ def promoted_model(
     candidate = evaluation_report["candidate"]
     champion = registry.champion()
     if champion is not None and champion.adapter_dir == candidate["path"]:
-        decision_promote, reasons, version = False, ["the candidate is already the champion"], champion.version
+        decision_promote, reasons = False, ["the candidate is already the champion"]
     else:
         champion_score = scores.get("champion", {}).get(metric, evaluation_report["champion_recorded_rougeL"])
         decision = decide(metric, scores["candidate"][metric], scores["base"][metric], champion_score,
                           config.min_improvement)
         decision_promote, reasons = decision.promote, decision.reasons
-        version = champion.version if champion else None
         if decision.promote:
-            version = registry.promote(
+            registry.promote(
                 Path(candidate["path"]),
                 params={"fingerprint": candidate["fingerprint"], **candidate["instructions"]},
                 metrics={f"{label}_{name}": value for label, s in scores.items() for name, value in s.items()},

@@ -20,7 +20,6 @@ from tuneforge.corpus.ingest import require_sources
 from tuneforge.layout import Layout
 from tuneforge.profiles import load_profile
 
-
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
@@ -38,13 +37,13 @@ def run_all(instance: dg.DagsterInstance, layout: Layout, seed_embedded: bool = 
         place_aclsum(layout.raw, limit=load_profile().embedded_rows_per_source)
     for source in register_sources(instance, layout):
         print(f"== ingesting source {source}", flush=True)
-        result = defs.get_job_def("ingest_source").execute_in_process(
+        result = defs.resolve_job_def("ingest_source").execute_in_process(
             instance=instance, partition_key=source, run_config=QUIET
         )
         if not result.success:
             raise SystemExit(f"ingestion of {source} failed; see the run in the Dagster UI")
     print("== curating, training, evaluating and promoting", flush=True)
-    result = defs.get_job_def("model_lifecycle").execute_in_process(instance=instance, run_config=QUIET)
+    result = defs.resolve_job_def("model_lifecycle").execute_in_process(instance=instance, run_config=QUIET)
     if not result.success:
         raise SystemExit("model_lifecycle failed; see the run in the Dagster UI")
     return result.output_for_node("promoted_model")

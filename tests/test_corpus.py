@@ -58,7 +58,8 @@ def test_missing_or_empty_raw_directory_names_the_fix(tmp_path, make):
 
 
 def test_normalization_undoes_tokenized_spacing_and_unicode_variants():
-    assert normalize_text("We  propose ( a ) method , and it works .\u00a0\uff21") == "We propose (a) method, and it works. A"
+    text = "We  propose ( a ) method , and it works .\u00a0\uff21"
+    assert normalize_text(text) == "We propose (a) method, and it works. A"
 
 
 def test_cleaning_funnel_counts_each_filter_and_keeps_rejected_rows():

@@ -24,10 +24,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"curate: {report.figures['sizes']}")
         return
     for source in sources:
-        if args.stage == "ingest":
-            report = stages.ingest(layout, source)
-        else:
-            report = stages.clean(layout, source, profile)
+        report = stages.ingest(layout, source) if args.stage == "ingest" else stages.clean(layout, source, profile)
         print(f"{args.stage} {source}: {report.figures}")
 
 

@@ -72,5 +72,6 @@ def generate(
             outputs[i] = tokenizer.decode(generated[row, width:], skip_special_tokens=True).strip()
         total_batches = -(-len(order) // batch_size)
         elapsed = time.perf_counter() - started
-        log(f"generated batch {done}/{total_batches} ({elapsed:.0f}s, ETA {elapsed / done * (total_batches - done):.0f}s)")
+        eta = elapsed / done * (total_batches - done)
+        log(f"generated batch {done}/{total_batches} ({elapsed:.0f}s, ETA {eta:.0f}s)")
     return outputs

@@ -1,0 +1,28 @@
+"""The graph's shape, as users see it in the UI and as the jobs select it."""
+
+import dagster as dg
+
+from pipelines.definitions import defs
+
+
+def test_asset_graph_has_the_documented_lineage():
+    graph = defs.resolve_asset_graph()
+    parents = {key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+               for key in graph.get_all_asset_keys()}
+    assert parents == {
+        "raw_corpus": [],
+        "cleaned_corpus": ["raw_corpus"],
+        "curated_dataset": ["cleaned_corpus"],
+        "base_model": [],
+        "lora_adapter": ["base_model", "curated_dataset"],
+        "evaluation_report": ["base_model", "lora_adapter"],
+        "promoted_model": ["evaluation_report"],
+    }
+    partitioned = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).is_partitioned}
+    assert partitioned == {"raw_corpus", "cleaned_corpus"}
+
+
+def test_jobs_cover_ingestion_per_source_and_the_model_lifecycle():
+    assert isinstance(defs.resolve_job_def("ingest_source").partitions_def, dg.DynamicPartitionsDefinition)
+    lifecycle = {k.to_user_string() for k in defs.resolve_job_def("model_lifecycle").asset_layer.selected_asset_keys}
+    assert lifecycle == {"curated_dataset", "base_model", "lora_adapter", "evaluation_report", "promoted_model"}
