@@ -55,7 +55,7 @@ def evaluation_report(
     else:
         report = evaluate(Path(base_model["path"]), models, test_rows, profile.evaluation, log=context.log.info)
         report.save(report_dir)
-        sample = [row for row in fixed_sample(test_rows, profile.evaluation.max_test_rows)]
+        sample = fixed_sample(test_rows, profile.evaluation.max_test_rows)
         (report_dir / REPORT_MD).write_text(render_markdown(report, sample))
     scores = {label: m.scores for label, m in report.models.items()}
     return dg.Output(
