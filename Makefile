@@ -12,7 +12,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: demo test test-slow lint ui clean-state
+.PHONY: demo test lint ui
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,11 +33,9 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m pipelines.demo
 
-test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+# The demo first (a second run reuses the model, adapter and evaluation, so it is quick), then the tests.
+test: demo
 	$(BIN)/python -m pytest -q
-
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
