@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from resources import ModelRegistry, Workspace
+from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import file_md5, read_examples
 from tuneforge.evaluation.report import (
     REPORT_MD,
@@ -54,9 +55,10 @@ def evaluation_report(
         report = EvaluationReport.load(report_dir)
     else:
         report = evaluate(Path(base_model["path"]), models, test_rows, profile.evaluation, log=context.log.info)
-        report.save(report_dir)
         sample = fixed_sample(test_rows, profile.evaluation.max_test_rows)
-        (report_dir / REPORT_MD).write_text(render_markdown(report, sample))
+        with atomic_directory(report_dir) as staging:
+            report.save(staging)
+            (staging / REPORT_MD).write_text(render_markdown(report, sample))
     scores = {label: m.scores for label, m in report.models.items()}
     return dg.Output(
         {"path": str(report_dir), "scores": scores, "candidate": lora_adapter, "base_sha256": base_model["sha256"],

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuneforge.atomic import atomic_directory
 from tuneforge.embedded import MissingPackageError, package_dir
 from tuneforge.profiles import BaseModelConfig
 
@@ -52,9 +50,7 @@ def resolve_base_model(config: BaseModelConfig, models_dir: Path) -> BaseModelSn
     if (target / MANIFEST).exists():
         return BaseModelSnapshot.from_manifest(target, reused=True)
     model, tokenizer = _load(config)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=models_dir, prefix=".staging-"))
-    try:
+    with atomic_directory(target) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         manifest = {
@@ -64,12 +60,6 @@ def resolve_base_model(config: BaseModelConfig, models_dir: Path) -> BaseModelSn
             "parameters": sum(p.numel() for p in model.parameters()),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return BaseModelSnapshot.from_manifest(target, reused=False)
 
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -23,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import Example, read_examples
 from tuneforge.modeling.device import pick_device, use_bf16
 from tuneforge.modeling.prompts import EncodedExample, encode_for_training
@@ -199,18 +197,10 @@ def train_adapter(
 
 def save_adapter(model, tokenizer, result: TrainingResult, out_dir: Path) -> None:
     """Write the adapter, tokenizer and training manifest to a temp dir, then rename it into place."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=".staging-"))
-    try:
+    with atomic_directory(out_dir) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / TRAINING_MANIFEST).write_text(json.dumps(asdict(result), indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def load_training_result(adapter_dir: Path) -> TrainingResult | None:
