@@ -26,3 +26,16 @@ def test_jobs_cover_ingestion_per_source_and_the_model_lifecycle():
     assert isinstance(defs.resolve_job_def("ingest_source").partitions_def, dg.DynamicPartitionsDefinition)
     lifecycle = {k.to_user_string() for k in defs.resolve_job_def("model_lifecycle").asset_layer.selected_asset_keys}
     assert lifecycle == {"curated_dataset", "base_model", "lora_adapter", "evaluation_report", "promoted_model"}
+
+
+def test_workspace_validates_with_the_dagster_cli():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+                          cwd=repo, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "All code locations passed validation" in done.stderr + done.stdout
