@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from resources import ModelRegistry, Workspace
+from resources.registry import RegisteredAdapter
 from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import file_md5, read_examples
 from tuneforge.evaluation.report import (
@@ -63,7 +64,7 @@ def evaluation_report(
     return dg.Output(
         {"path": str(report_dir), "scores": scores, "candidate": lora_adapter, "base_sha256": base_model["sha256"],
          "champion_version": champion.version if champion else None,
-         "champion_recorded_rougeL": float(champion.tags.get("rougeL", "nan")) if champion else None},
+         "champion_recorded_score": _recorded_score(champion, profile.promotion.primary_metric)},
         metadata={
             "report": dg.MetadataValue.md((report_dir / REPORT_MD).read_text()),
             "path": dg.MetadataValue.path(str(report_dir / REPORT_MD)),
@@ -74,3 +75,10 @@ def evaluation_report(
         },
         data_version=dg.DataVersion(key),
     )
+
+
+def _recorded_score(champion: RegisteredAdapter | None, metric: str) -> float | None:
+    """The champion's score as recorded at its promotion, for when it cannot be re-evaluated on these rows."""
+    if champion is None or metric not in champion.tags:
+        return None
+    return float(champion.tags[metric])

@@ -22,7 +22,7 @@ def promoted_model(
     if champion is not None and champion.adapter_dir == candidate["path"]:
         decision_promote, reasons = False, ["the candidate is already the champion"]
     else:
-        champion_score = scores.get("champion", {}).get(metric, evaluation_report["champion_recorded_rougeL"])
+        champion_score = scores.get("champion", {}).get(metric, evaluation_report["champion_recorded_score"])
         decision = decide(metric, scores["candidate"][metric], scores["base"][metric], champion_score,
                           config.min_improvement)
         decision_promote, reasons = decision.promote, decision.reasons
