@@ -42,9 +42,6 @@ class EvaluationReport:
     models: dict[str, ModelScores] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)
 
-    def score(self, label: str, metric: str) -> float:
-        return self.models[label].scores[metric]
-
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / REPORT_JSON).write_text(json.dumps(asdict(self), indent=2) + "\n")
