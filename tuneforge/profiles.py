@@ -24,6 +24,38 @@ class CleaningConfig(BaseModel):
     max_rejected_share: float = Field(
         0.5, ge=0.0, le=1.0, description="Fail a source when more than this share of its rows is filtered out."
     )
+    max_bad_share: float = Field(
+        0.1, ge=0.0, le=1.0, description="Fail a source when more than this share of its records cannot be read."
+    )
+    languages: list[str] = Field(["en"], min_length=1, description="ISO 639-1 codes of the languages to keep.")
+    min_language_score: float = Field(0.5, ge=0.0, le=1.0, description="Minimum language-ID probability.")
+    # Gopher-style quality rules (Rae et al. 2021), applied to documents.
+    min_mean_word_length: float = Field(3.0, gt=0.0)
+    max_mean_word_length: float = Field(10.0, gt=0.0)
+    max_symbol_word_ratio: float = Field(0.1, ge=0.0, description="Share of '#' and '...' tokens among words.")
+    max_digit_ratio: float = Field(0.25, ge=0.0, le=1.0, description="Share of digits among non-space characters.")
+    min_alpha_word_share: float = Field(0.7, ge=0.0, le=1.0, description="Share of words with a letter.")
+    max_duplicate_line_share: float = Field(0.3, ge=0.0, le=1.0)
+    max_top_ngram_share: float = Field(0.2, ge=0.0, le=1.0, description="Characters in the most frequent 2-gram.")
+    max_duplicate_ngram_share: float = Field(
+        0.15, ge=0.0, le=1.0, description="Characters in repeated 5-grams (Gopher's 'duplicate n-gram' rule)."
+    )
+    max_summary_document_ratio: float = Field(
+        0.9, gt=0.0, description="A summary longer than this share of its document (in words) is not a summary."
+    )
+    near_duplicate_threshold: float = Field(
+        0.8, gt=0.0, le=1.0, description="Word 5-gram Jaccard of documents from which rows are near duplicates."
+    )
+    near_duplicate_summary_threshold: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Summaries must also be this similar (word Jaccard): one document with two different summaries "
+        "(e.g. two aspects of a paper) is not a duplicate.",
+    )
+    decontamination_ngram: int = Field(13, ge=5, description="n of the word n-grams compared with the test split.")
+    decontamination_threshold: float = Field(
+        0.5, gt=0.0, le=1.0, description="Drop a train/validation row sharing this share of n-grams with a test row."
+    )
+    workers: int = Field(0, ge=0, description="Processes for cleaning large sources; 0 means one per CPU.")
 
     @model_validator(mode="after")
     def _ranges_are_ordered(self) -> CleaningConfig:
@@ -44,6 +76,15 @@ class SplitConfig(BaseModel):
         if self.validation_share + self.test_share >= 1.0:
             raise ValueError("validation_share + test_share must leave a share for training")
         return self
+
+
+class ValidationConfig(BaseModel):
+    """Thresholds of the Great Expectations suites run as blocking checks on the cleaned and curated data."""
+
+    split_share_tolerance: float = Field(
+        0.1, ge=0.0, le=1.0, description="Allowed absolute deviation of each split's share from the configured one."
+    )
+    max_failed_rows_shown: int = Field(20, ge=1, description="Failing row ids listed per expectation.")
 
 
 class BaseModelConfig(BaseModel):
@@ -111,6 +152,7 @@ class Profile(BaseModel):
     name: str
     cleaning: CleaningConfig = CleaningConfig()
     split: SplitConfig = SplitConfig()
+    validation: ValidationConfig = ValidationConfig()
     base_model: BaseModelConfig = BaseModelConfig()
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()

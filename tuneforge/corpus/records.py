@@ -19,6 +19,8 @@ class Example(BaseModel):
     """One document → summary pair.
 
     ``group`` ties rows that must stay in one split (the three ACLSum aspects of one paper); it defaults to ``id``.
+    ``summary`` is the training target; ``references`` holds every reference summary when a source has several
+    (evaluation scores against the best of them) and is empty otherwise. ``language`` is set by cleaning.
     """
 
     id: str = Field(min_length=1)
@@ -26,6 +28,12 @@ class Example(BaseModel):
     group: str = Field(min_length=1)
     document: str
     summary: str
+    references: list[str] = Field(default_factory=list)
+    language: str | None = None
+
+    @property
+    def all_references(self) -> list[str]:
+        return self.references or [self.summary]
 
 
 def stable_id(*parts: str) -> str:
