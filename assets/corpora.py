@@ -1,86 +1,159 @@
-"""Data assets: raw corpus → cleaned corpus (one partition per source) → curated dataset (all sources, split)."""
+"""Data assets: raw corpus → cleaned corpus (one partition per source) → curated dataset (all sources, split).
 
+Each asset is a thin shell over a file-to-file stage (``tuneforge.corpus.stages``): it runs the stage, records the
+outputs in DVC, and shows the stage's figures, the Great Expectations results and the DVC hash in the UI. The DVC
+hash is the asset's data version, so staleness follows content.
+"""
 
 import dagster as dg
 
 from resources import DvcRepository, Workspace
 from tuneforge.corpus import stages
+from tuneforge.corpus.funnel import Funnel
 from tuneforge.corpus.records import file_md5
+from tuneforge.validation import ValidationOutcome, validate_cleaned, validate_curated
 
 sources = dg.DynamicPartitionsDefinition(name="sources")
+
+CLEANED_SUITE = "great_expectations_cleaned"
+CURATED_SUITE = "great_expectations_curated"
 
 
 @dg.asset(partitions_def=sources, group_name="data", kinds={"dvc"}, pool="dvc")
 def raw_corpus(context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository) -> dg.MaterializeResult:
-    """Files a user placed under ``data/raw/<source>/``, parsed into canonical rows; bad records quarantined."""
-    source = context.partition_key
+    """Files a user placed under ``data/raw/<source>/``, parsed into canonical rows; every record that cannot be
+    read or mapped is quarantined with its file, line and reason."""
     layout = workspace.layout
     dvc.ensure_initialized()
-    report = stages.ingest(layout, source)
-    raw_hash = dvc.add(layout.raw / source)
+    report = stages.ingest(layout, context.partition_key, workspace.load_profile())
+    raw_hash = dvc.add(layout.raw / context.partition_key)
     dvc.commit("ingest")
-    rows_path = report.outputs[0]
+    rows_path, quarantine_path = report.outputs[:2]
+    figures = report.figures
+    reasons = figures["quarantine_reasons"]
     return dg.MaterializeResult(
         metadata={
-            "rows": report.figures["rows"],
-            "quarantined": report.figures["quarantined"],
-            "files": dg.MetadataValue.json(report.figures["files"]),
+            "records_read": figures["records_read"],
+            "rows": figures["rows"],
+            "quarantined": figures["quarantined"],
+            "quarantine_reasons": dg.MetadataValue.md(_table(("reason", "records"), sorted(reasons.items()))),
+            "files": dg.MetadataValue.json(figures["files"]),
             "dvc_raw_hash": raw_hash,
             "dvc_md5": file_md5(rows_path),
             "path": dg.MetadataValue.path(str(rows_path)),
-            "quarantine": dg.MetadataValue.path(str(report.outputs[1])),
+            "quarantine": dg.MetadataValue.path(str(quarantine_path)),
         },
         data_version=dg.DataVersion(file_md5(rows_path)),
     )
 
 
-@dg.asset(partitions_def=sources, deps=[raw_corpus], group_name="data", kinds={"dvc"}, pool="dvc")
+@dg.asset(
+    partitions_def=sources,
+    deps=[raw_corpus],
+    group_name="data",
+    kinds={"dvc", "great_expectations"},
+    pool="dvc",
+    check_specs=[dg.AssetCheckSpec(CLEANED_SUITE, asset="cleaned_corpus", blocking=True,
+                                   description="Schema, nulls, unique ids, lengths, residual PII, duplicates, language")],
+)
 def cleaned_corpus(
     context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository
 ) -> dg.MaterializeResult:
-    """Normalized text, length filters and exact dedup, with a funnel of what each step removed."""
-    report = stages.clean(workspace.layout, context.partition_key, workspace.load_profile())
+    """Unicode repair, markup stripping, normalization, pair checks, language ID, Gopher quality rules, PII
+    redaction, exact and near-duplicate removal; the funnel shows what each step removed or changed."""
+    profile = workspace.load_profile()
+    report = stages.clean(workspace.layout, context.partition_key, profile)
     dvc.commit("clean")
-    kept_path = report.outputs[0]
-    funnel = report.figures["funnel"]
-    table = "| step | changed | removed |\n|---|---|---|\n" + "\n".join(
-        f"| {row['step']} | {row['changed']} | {row['removed']} |" for row in funnel
-    )
+    kept_path, rejected_path = report.outputs[:2]
+    figures = report.figures
+    outcome = validate_cleaned(kept_path, profile)
+    dataset_hash = file_md5(kept_path)
     return dg.MaterializeResult(
         metadata={
-            "rows_in": report.figures["rows_in"],
-            "rows_out": report.figures["rows_out"],
-            "funnel": dg.MetadataValue.md(table),
-            "dvc_md5": file_md5(kept_path),
+            "records_read": figures["records_read"],
+            "quarantined": figures["quarantined"],
+            "rows_in": figures["rows_in"],
+            "rows_removed": sum(figures["removed"].values()),
+            "rows_out": figures["rows_out"],
+            "funnel": dg.MetadataValue.md(Funnel.from_rows(figures["funnel"]).as_markdown()),
+            "great_expectations": dg.MetadataValue.md(outcome.as_markdown()),
+            "dvc_md5": dataset_hash,
             "path": dg.MetadataValue.path(str(kept_path)),
-            "rejected": dg.MetadataValue.path(str(report.outputs[1])),
+            "rejected": dg.MetadataValue.path(str(rejected_path)),
         },
-        data_version=dg.DataVersion(file_md5(kept_path)),
+        data_version=dg.DataVersion(dataset_hash),
+        check_results=[_check_result(CLEANED_SUITE, outcome)],
     )
 
 
-@dg.asset(deps=[cleaned_corpus], group_name="data", kinds={"dvc"}, pool="dvc")
+@dg.asset(
+    deps=[cleaned_corpus],
+    group_name="data",
+    kinds={"dvc", "great_expectations"},
+    pool="dvc",
+    check_specs=[dg.AssetCheckSpec(CURATED_SUITE, asset="curated_dataset", blocking=True,
+                                   description="The cleaned-corpus checks across splits, groups in one split, "
+                                   "split proportions")],
+)
 def curated_dataset(
     context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository
 ) -> dg.MaterializeResult:
-    """All sources merged and split train/validation/test by a hash of each row's group; versioned with DVC."""
+    """All sources merged, deduplicated across sources, split train/validation/test by a hash of each row's group,
+    and decontaminated against the test split; versioned with DVC."""
     partitions = sorted(context.instance.get_dynamic_partitions(sources.name))
     if not partitions:
         raise stages.SourceError(
             "No sources are registered: place files under data/raw/<source>/ and materialize raw_corpus and "
             "cleaned_corpus for each source (`make demo` does this for the embedded corpus)."
         )
-    report = stages.curate(workspace.layout, partitions, workspace.load_profile())
+    profile = workspace.load_profile()
+    layout = workspace.layout
+    report = stages.curate(layout, partitions, profile)
+    outcome = validate_curated(layout.curated, profile)
     hashes = dvc.commit("curate")
     dvc.push()
     dataset_hash = hashes["data/curated"]
+    figures = report.figures
+    per_source = figures["per_source"]
+    columns = sorted({key for counts in per_source.values() for key in counts})
     return dg.MaterializeResult(
         metadata={
             "sources": dg.MetadataValue.json(partitions),
-            **{f"{name}_rows": size for name, size in report.figures["sizes"].items()},
-            "per_source": dg.MetadataValue.json(report.figures["per_source"]),
+            **{f"{name}_rows": size for name, size in figures["sizes"].items()},
+            "per_source": dg.MetadataValue.md(
+                _table(("source", *columns), [(source, *(counts.get(c, 0) for c in columns))
+                                              for source, counts in sorted(per_source.items())])
+            ),
+            "funnel": dg.MetadataValue.md(Funnel.from_rows(figures["funnel"]).as_markdown()),
+            "great_expectations": dg.MetadataValue.md(outcome.as_markdown()),
             "dvc_md5": dataset_hash,
-            "path": dg.MetadataValue.path(str(workspace.layout.curated)),
+            "path": dg.MetadataValue.path(str(layout.curated)),
         },
         data_version=dg.DataVersion(dataset_hash),
+        check_results=[_check_result(CURATED_SUITE, outcome)],
     )
+
+
+def _check_result(name: str, outcome: ValidationOutcome) -> dg.AssetCheckResult:
+    failed = outcome.failed
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=outcome.success,
+        metadata={
+            "rows": outcome.rows,
+            "expectations": len(outcome.expectations),
+            "failed": len(failed),
+            "failed_expectations": dg.MetadataValue.json(
+                [{"expectation": f.expectation, "column": f.column, "rows": f.unexpected_count,
+                  "failing_ids": f.failing_ids, "detail": f.detail} for f in failed]
+            ),
+            "results": dg.MetadataValue.md(outcome.as_markdown()),
+        },
+        description=f"{len(failed)} of {len(outcome.expectations)} expectations failed" if failed else None,
+    )
+
+
+def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +20,10 @@ DEFAULT_REMOTE = "local"
 
 class DvcError(RuntimeError):
     pass
+
+
+class DvcObjectMissing(DvcError):
+    """The object is neither in the local cache nor on the default remote."""
 
 
 class DvcRepository(dg.ConfigurableResource):
@@ -73,3 +78,42 @@ class DvcRepository(dg.ConfigurableResource):
     def status(self) -> str:
         with self._locked():
             return self._dvc("status")
+
+    def restore(self, md5: str, target: Path) -> Path:
+        """Check out the object ``md5`` (a file's md5, or ``<md5>.dir`` for a directory) at ``target``, fetching it
+        from the default remote when the local cache lacks it; returns ``target``."""
+        target = Path(target).resolve()
+        if target.exists() and (target.is_file() or any(target.iterdir())):
+            raise DvcError(f"{target} already exists and is not empty: remove it or restore somewhere else.")
+        if not (self.path / ".dvc").is_dir():
+            raise DvcError(f"{self.path} is not a DVC repository (no .dvc/): there is nothing to restore from here.")
+        (self.path / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
+        # DVC 3 drops external outputs, so the object is checked out inside the repository through a throwaway
+        # .dvc file and then moved; `hash: md5` marks it as a DVC 3 hash (without it DVC looks in the 2.x cache).
+        with self._locked(), tempfile.TemporaryDirectory(prefix=".restore-", dir=self.path) as staging:
+            record = Path(staging) / "out.dvc"
+            record.write_text(yaml.safe_dump({"outs": [{"md5": md5, "hash": "md5", "path": "out"}]}))
+            self._pull(record, md5)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir():
+                target.rmdir()
+            shutil.move(record.with_suffix(""), target)
+        return target
+
+    def _pull(self, record: Path, md5: str) -> None:
+        try:
+            self._dvc("pull", str(record.relative_to(self.path)))
+        except DvcError as error:
+            if "Missing cache files" not in str(error):
+                raise
+            raise DvcObjectMissing(
+                f"DVC object {md5} is neither in the local cache ({self._dvc('cache', 'dir').strip()}) nor on the "
+                f"default remote ({self._default_remote()}). Push it from the workspace that produced it "
+                "(`dvc push`), or point this repository at the remote holding it "
+                f"(`dvc remote modify {DEFAULT_REMOTE} url <path>`)."
+            ) from None
+
+    def _default_remote(self) -> str:
+        remotes = self._dvc("remote", "list").splitlines()
+        default = next((line for line in remotes if line.endswith("(default)")), remotes[0] if remotes else "none")
+        return " ".join(default.removesuffix("(default)").split())

@@ -1,106 +1,242 @@
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from tuneforge.corpus import stages
-from tuneforge.corpus.clean import clean_examples, normalize_text
-from tuneforge.corpus.ingest import SourceError, ingest_source, require_sources
+from tuneforge.corpus.clean import clean_file
+from tuneforge.corpus.curate import curate_sources
+from tuneforge.corpus.funnel import AccountingError, Funnel
 from tuneforge.corpus.records import Example
 from tuneforge.corpus.split import assign_splits, split_of
+from tuneforge.corpus.text import normalize_text, repair_unicode, strip_markup
 from tuneforge.layout import Layout
 from tuneforge.profiles import CleaningConfig, SplitConfig, load_profile
 
-DOC = "Neural models summarize long scientific documents into short faithful summaries for readers."
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "scitldr-a"
+WORDS = (
+    "model data training language summary paper method results network learning task performance approach "
+    "evaluation dataset accuracy baseline neural attention transformer corpus experiments analysis retrieval "
+    "generation sentence document annotation benchmark metric quality efficient robust domain transfer"
+).split()
 
 
-def write_lines(path: Path, lines: list) -> None:
+REPEATED = "neural summarizers often copy whole sentences from the source instead of writing"
+
+
+def prose(seed: int, words: int = 60) -> str:
+    """Distinct English-like text: each seed gives a different word order, so rows are not near duplicates."""
+    rng = random.Random(seed)
+    sentences, current = [], []
+    for _ in range(words):
+        current.append(rng.choice(WORDS))
+        if len(current) == 10:
+            sentences.append("The " + " ".join(current) + ".")
+            current = []
+    return " ".join(sentences)
+
+
+def row(i: int, document: str | None = None, summary: str | None = None, **extra) -> dict:
+    return {"id": f"s/{i}", "source": "s", "group": str(i), "document": prose(i) if document is None else document,
+            "summary": summary if summary is not None else f"the paper improves the {WORDS[i % len(WORDS)]} results",
+            **extra}
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
 
 
-def test_ingest_maps_fields_and_quarantines_bad_lines_with_file_and_line(tmp_path):
-    source = tmp_path / "papers"
-    (source).mkdir()
-    (source / "source.yaml").write_text("fields:\n  document: abstract\n  summary: tldr\n  id: paper_id\n")
-    good = [{"paper_id": f"p{i}", "abstract": DOC, "tldr": "short summary here"} for i in range(18)]
-    write_lines(source / "a.jsonl", [*good, "{not json", {"paper_id": "x", "abstract": DOC}])
-
-    result = ingest_source(source, max_bad_share=0.2)
-
-    assert len(result.examples) == 18
-    assert result.examples[0].id == "papers/p0" and result.examples[0].group == "p0"
-    reasons = {(q.file, q.line): q.reason for q in result.quarantined}
-    assert reasons[("a.jsonl", 19)].startswith("invalid JSON")
-    assert reasons[("a.jsonl", 20)] == "missing field 'tldr' (mapped to 'summary')"
+def run_clean(tmp_path: Path, rows: list[dict], config: CleaningConfig | None = None, workers: int = 1):
+    rows_path = write_rows(tmp_path / "rows.jsonl", rows)
+    funnel = clean_file(rows_path, tmp_path / "kept.jsonl", tmp_path / "rejected.jsonl",
+                        config or CleaningConfig(min_document_words=5), workers=workers)
+    kept = [json.loads(line) for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
+    rejected = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert funnel.rows_in == len(rows) == len(kept) + len(rejected), "every row is kept or rejected"
+    assert funnel.rows_out == len(kept)
+    assert sum(funnel.removed.values()) == len(rejected)
+    return funnel, kept, {r["id"]: r for r in rejected}
 
 
-def test_source_above_bad_share_fails_naming_the_first_bad_record(tmp_path):
-    source = tmp_path / "s"
-    write_lines(source / "a.jsonl", [{"document": DOC, "summary": "ok summary text"}, "[1, 2]", "oops"])
-    with pytest.raises(SourceError, match=r"2 of 3 records.*a\.jsonl:2: expected a JSON object"):
-        ingest_source(source, max_bad_share=0.1)
+def test_text_steps_repair_strip_and_normalize():
+    assert normalize_text("We  propose ( a ) method , and it works .\u00a0\uff21") == "We propose (a) method, and it works. A"
+    assert repair_unicode("The Mona Lisa doesnÃ¢â‚¬â„¢t smile") == "The Mona Lisa doesn't smile"
+    assert strip_markup("<p>Hi <b>there</b> &amp; a < b and c > d</p><script>x()</script>") == "\nHi there & a < b and c > d\n "
+    assert strip_markup("See [the docs](https://x.org/a) ![logo](a.png).") == "See the docs ."
+    assert normalize_text("a\u200bb\r\n\r\n\r\n\r\nnext\tline") == "ab\n\nnext line"
 
 
-def test_source_without_readable_rows_says_which_fields_are_expected(tmp_path):
-    source = tmp_path / "empty"
-    write_lines(source / "a.jsonl", [{"text": "no mapped fields"}])
-    with pytest.raises(SourceError, match=r"no readable rows.*'document' and 'summary'.*source\.yaml"):
-        ingest_source(source)
+def test_each_filter_removes_with_its_reason_and_the_funnel_accounts_for_every_row(tmp_path):
+    rows = [
+        row(0),
+        row(1, summary=""),
+        row(2, document="too short here"),
+        row(3, summary="word " * 300),
+        row(4, document=prose(4, 20), summary=prose(4, 20)),
+        row(5, document="Les modèles de langue résument des articles scientifiques pour les lecteurs pressés. " * 3),
+        row(6, document=prose(6, 20) + " " + "data model " * 30),
+        row(7, document=prose(7, 30) + " " + "9999 88888 777 6666 55555 " * 8),
+        row(8, document=("# ... " * 30) + prose(8, 20)),
+        row(9, document="\n".join(["the same line repeats here again and again"] * 6 + [prose(9, 20)])),
+        row(10, document=prose(10, 40) + " " + " ".join([REPEATED] * 4)),
+        row(11, document=" ".join(word * 3 for word in prose(11).split())),
+    ]
+    funnel, kept, rejected = run_clean(tmp_path, rows)
+    assert [r["id"] for r in kept] == ["s/0"]
+    assert kept[0]["language"] == "en"
+    expected = {
+        "s/1": "empty", "s/2": "document_length", "s/3": "summary_length", "s/4": "summary_copies_document",
+        "s/5": "language", "s/6": "top_ngram", "s/7": "digit_ratio", "s/8": "symbol_ratio",
+        "s/9": "duplicate_lines", "s/10": "duplicate_ngrams", "s/11": "mean_word_length",
+    }
+    assert {key: rejected[key]["reason"] for key in expected} == expected
+    assert rejected["s/5"]["language"] == "fr" and "identified as 'fr'" in rejected["s/5"]["detail"]
+    assert all(r["detail"] and r["step"] in funnel.steps for r in rejected.values())
+    funnel.check()
 
 
-@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir(parents=True)])
-def test_missing_or_empty_raw_directory_names_the_fix(tmp_path, make):
-    raw = tmp_path / "data" / "raw"
-    make(raw)
-    with pytest.raises(SourceError, match=r"data/raw .*make demo"):
-        require_sources(raw)
+def test_summary_as_long_as_the_document_is_not_a_summary(tmp_path):
+    document = prose(1, 30)
+    summary = " ".join(document.split()[2:]) + " and more"
+    _, kept, rejected = run_clean(tmp_path, [row(1, document=document, summary=summary)])
+    assert rejected["s/1"]["reason"] == "summary_not_shorter" and not kept
 
 
-def test_normalization_undoes_tokenized_spacing_and_unicode_variants():
-    text = "We  propose ( a ) method , and it works .\u00a0\uff21"
-    assert normalize_text(text) == "We propose (a) method, and it works. A"
+def test_pii_is_replaced_by_typed_placeholders_in_documents_summaries_and_references(tmp_path):
+    document = prose(1) + (
+        " Write to jane.roe@example.org or call +44 20 7946 0958. Card 4111 1111 1111 1111 was charged, "
+        "SSN 123-45-6789, host 10.0.0.12 and 2001:db8::8a2e:370:7334, see https://bob:hunter2@db.example.com/x."
+    )
+    rows = [row(1, document=document, summary="mail jane.roe@example.org about the results",
+                references=["mail jane.roe@example.org about the results", "a second reference summary"])]
+    funnel, kept, _ = run_clean(tmp_path, rows)
+    text = kept[0]["document"]
+    for secret in ("jane.roe", "7946", "4111", "123-45-6789", "10.0.0.12", "2001:db8", "hunter2"):
+        assert secret not in text
+    for placeholder in ("[EMAIL]", "[PHONE]", "[CARD]", "[NATIONAL_ID]", "[IP]", "[CREDENTIALS]"):
+        assert placeholder in text
+    assert kept[0]["summary"] == kept[0]["references"][0] == "mail [EMAIL] about the results"
+    assert funnel["pii"].changed == 1
+    assert funnel["pii"].changes == {"EMAIL": 3, "PHONE": 1, "CARD": 1, "NATIONAL_ID": 1, "IP": 2, "CREDENTIALS": 1}
 
 
-def test_cleaning_funnel_counts_each_filter_and_keeps_rejected_rows():
-    def ex(i, document=DOC, summary="a short summary"):
-        return Example(id=f"s/{i}", source="s", group=str(i), document=document, summary=summary)
+def test_numbers_that_are_not_pii_survive(tmp_path):
+    document = prose(1) + " In 2019-2020 accuracy rose 3.5% to 91.2 (p < 0.001) over 1,024 runs; see arXiv:1706.03762."
+    _, kept, _ = run_clean(tmp_path, [row(1, document=document)])
+    assert "2019-2020" in kept[0]["document"] and "1706.03762" in kept[0]["document"]
 
-    rows = [ex(0), ex(1), ex(2, document="too short"), ex(3, summary=""), ex(4, summary="x " * 300)]
-    result = clean_examples(rows, CleaningConfig(min_document_words=5))
-    assert [row.id for row in result.kept] == ["s/0"]
-    removed = result.funnel.removed
-    assert removed["exact_duplicate"] == 1 and removed["document_too_short"] == 1
-    assert removed["empty"] == 1 and removed["summary_too_long"] == 1
-    assert len(result.rejected) == 4
-    assert sum(removed.values()) + result.funnel.rows_out == result.funnel.rows_in
+
+def test_exact_and_near_duplicates_are_removed_naming_the_row_they_duplicate(tmp_path):
+    base = prose(1, 120)
+    words = base.split()
+    near = " ".join(words[:60] + ["changed"] + words[61:])
+    rows = [
+        row(1, document=base),
+        row(2, document=base, summary=row(1)["summary"]),  # exact copy of the pair
+        row(3, document=near),  # one word edited
+        row(4, document=base, summary="a completely different aspect of this paper"),  # same paper, other summary
+        row(5),
+    ]
+    funnel, kept, rejected = run_clean(tmp_path, rows)
+    assert [r["id"] for r in kept] == ["s/1", "s/4", "s/5"]
+    assert rejected["s/2"]["reason"] == "exact_duplicate" and rejected["s/2"]["duplicate_of"] == "s/1"
+    assert rejected["s/3"]["reason"] == "near_duplicate" and rejected["s/3"]["duplicate_of"] == "s/1"
+    assert "Jaccard" in rejected["s/3"]["detail"]
+    assert funnel["exact_dedup"].removed == {"exact_duplicate": 1}
+    assert funnel["near_dedup"].removed == {"near_duplicate": 1}
+
+
+def test_parallel_cleaning_gives_the_same_bytes_as_one_process(tmp_path):
+    rows = [row(i) for i in range(300)] + [row(1000 + i, document=prose(i)) for i in range(0, 300, 7)]
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = run_clean(tmp_path / "one", rows, workers=1)[0]
+    two = run_clean(tmp_path / "two", rows, workers=2)[0]
+    assert one.as_rows() == two.as_rows()
+    for name in ("kept.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_funnel_check_catches_rows_that_go_missing():
+    funnel = Funnel.of("a", "b")
+    funnel["a"].rows_in = 10
+    funnel["a"].removed["x"] = 2
+    funnel["b"].rows_in = 7
+    with pytest.raises(AccountingError, match="'b' received 7 rows but 'a' passed on 8"):
+        funnel.check()
 
 
 def test_splits_keep_groups_together_and_never_move_rows_when_data_grows():
     config = SplitConfig()
-    rows = [Example(id=f"{a}/{p}", source=a, group=f"paper{p}", document=DOC, summary="s s s")
+    rows = [Example(id=f"{a}/{p}", source=a, group=f"paper{p}", document="d", summary="s s s")
             for p in range(200) for a in ("challenge", "outcome")]
     splits = assign_splits(rows, config)
     where = {row.id: name for name, members in splits.items() for row in members}
     for p in range(200):
         assert where[f"challenge/{p}"] == where[f"outcome/{p}"]
     assert 0.1 < len(splits["test"]) / len(rows) < 0.3
-    more = rows + [Example(id=f"new/{p}", source="new", group=f"fresh{p}", document=DOC, summary="s s s")
+    more = rows + [Example(id=f"new/{p}", source="new", group=f"fresh{p}", document="d", summary="s s s")
                    for p in range(100)]
     regrown = {row.id: name for name, members in assign_splits(more, config).items() for row in members}
     assert all(regrown[key] == value for key, value in where.items())
     assert split_of("paper1", SplitConfig(salt="other")) in ("train", "validation", "test")
 
 
-def test_curate_writes_byte_stable_splits(tmp_path):
+def test_curation_dedups_across_sources_and_removes_training_rows_that_overlap_the_test_split(tmp_path):
+    config = SplitConfig()
+    groups = [f"g{i}" for i in range(400)]
+    test_group = next(g for g in groups if split_of(g, config) == "test")
+    train_group = next(g for g in groups if split_of(g, config) == "train")
+    a = [row(i, group=groups[i], id=f"a/{i}", source="a") for i in range(60)]
+    a.append(row(900, group=test_group, id="a/test", source="a", document=prose(900, 100)))
+    leaked = prose(900, 100).split()[:70] + prose(901, 30).split()  # most of the test document, pasted
+    a.append(row(901, group=train_group, id="a/leak", source="a", document=" ".join(leaked),
+                 summary="an unrelated summary of other things"))
+    b = [dict(r, id=f"b/{i}", source="b", group=f"b{i}") for i, r in enumerate(a[:10])]  # copies in another source
+    curated = curate_sources({"a": write_rows(tmp_path / "a.jsonl", a), "b": write_rows(tmp_path / "b.jsonl", b)},
+                             tmp_path / "out", config, CleaningConfig())
+    removed = {r["id"]: r for r in map(json.loads, (tmp_path / "out" / "removed.jsonl").read_text().splitlines())}
+    assert {k for k, r in removed.items() if r["reason"] == "exact_duplicate"} == {f"b/{i}" for i in range(10)}
+    assert removed["b/0"]["duplicate_of"] == "a/0"
+    assert removed["a/leak"]["reason"] == "test_overlap" and removed["a/leak"]["overlaps"] == "a/test"
+    funnel = curated.funnel
+    assert funnel.rows_in == len(a) + len(b) == sum(curated.sizes.values()) + len(removed)
+    assert curated.per_source["b"] == {"exact_duplicate": 10}
+    split_rows = {name: (tmp_path / "out" / f"{name}.jsonl").read_text().count("\n") for name in curated.sizes}
+    assert split_rows == curated.sizes
+
+
+def test_stages_account_for_every_record_and_curate_byte_stable(tmp_path):
     layout = Layout(tmp_path)
-    write_lines(layout.raw / "s" / "a.jsonl",
-                [{"id": str(i), "document": f"{DOC} {i}", "summary": "a short summary"} for i in range(30)])
+    records = [{"id": str(i), "document": prose(i), "summary": "a short summary of it"} for i in range(30)]
+    records += [records[0], "{broken json"]
+    source = layout.raw / "s" / "a.jsonl"
+    source.parent.mkdir(parents=True)
+    source.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
     profile = load_profile("smoke")
-    stages.ingest(layout, "s")
-    stages.clean(layout, "s", profile)
+    ingested = stages.ingest(layout, "s", profile).figures
+    cleaned = stages.clean(layout, "s", profile).figures
+    assert ingested["records_read"] == 32 == cleaned["records_read"]
+    assert cleaned["records_read"] == cleaned["rows_out"] + sum(cleaned["removed"].values()) + cleaned["quarantined"]
+    assert cleaned["quarantined"] == 2  # the broken line and the repeated id
     stages.curate(layout, ["s"], profile)
     first = {p.name: p.read_bytes() for p in layout.curated.iterdir()}
     stages.curate(layout, ["s"], profile)
     assert first == {p.name: p.read_bytes() for p in layout.curated.iterdir()}
-    assert sum(len(v.splitlines()) for k, v in first.items() if k.endswith(".jsonl")) == 30
+    manifest = json.loads(first["manifest.json"])
+    assert sum(manifest["sizes"].values()) == cleaned["rows_out"]
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared SciTLDR-A corpus is not beside this checkout")
+def test_real_scitldr_rows_survive_cleaning(tmp_path):
+    rows = []
+    with (SHARED / "dev.jsonl").open() as handle:
+        for i, line in zip(range(200), handle, strict=False):
+            record = json.loads(line)
+            rows.append({"id": f"sci/{i}", "source": "sci", "group": record["paper_id"],
+                         "document": " ".join(record["source"]), "summary": record["target"][0]})
+    funnel, kept, rejected = run_clean(tmp_path, rows, CleaningConfig())
+    assert len(kept) >= 0.97 * len(rows), {r["id"]: (r["reason"], r["detail"]) for r in rejected.values()}

@@ -24,8 +24,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"curate: {report.figures['sizes']}")
         return
     for source in sources:
-        report = stages.ingest(layout, source) if args.stage == "ingest" else stages.clean(layout, source, profile)
-        print(f"{args.stage} {source}: {report.figures}")
+        stage = stages.ingest if args.stage == "ingest" else stages.clean
+        report = stage(layout, source, profile)
+        print(f"{args.stage} {source}: {_summary(report.figures)}")
+
+
+def _summary(figures: dict) -> str:
+    return ", ".join(f"{key} {value}" for key, value in figures.items() if isinstance(value, int))
 
 
 if __name__ == "__main__":

@@ -1,97 +1,258 @@
-"""Cleaning: normalize text, filter by length, drop exact duplicates, and count what each step did.
+"""Cleaning one source: a streaming funnel from ingested rows to kept and rejected rows.
 
-Each step is a small function over one example; ``clean_examples`` runs them in order and keeps a funnel
-(rows in, rows out, and how many each step removed or changed). Removed rows are returned with their reason,
-so callers can keep them instead of dropping them silently.
+Pass 1 reads the rows in chunks (in worker processes for large files) and runs, per row: Unicode repair, markup
+stripping, whitespace normalization, pair checks, language identification, Gopher quality rules and PII
+redaction. Survivors are spooled to disk with their dedup keys; pass 2 finds exact and near duplicates from the
+keys alone; pass 3 streams the spool into the kept and rejected files. Memory holds keys, never the corpus.
+
+Every removed row lands in the rejected file with its ``step``, ``reason`` and ``detail`` (and ``duplicate_of``
+for duplicates); the returned :class:`~tuneforge.corpus.funnel.Funnel` counts them.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from dataclasses import dataclass, field
+import json
+import multiprocessing
+import os
+import tempfile
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from tuneforge.corpus.records import Example
+import numpy as np
+
+from tuneforge.corpus import dedup
+from tuneforge.corpus.funnel import Funnel, Step
+from tuneforge.corpus.language import identify
+from tuneforge.corpus.ngrams import ngram_hashes, word_hashes
+from tuneforge.corpus.pii import redact
+from tuneforge.corpus.quality import Problem, pair_problem, quality_problem
+from tuneforge.corpus.rowfiles import RowFiles
+from tuneforge.corpus.text import normalize_whitespace, repair_unicode, strip_markup
 from tuneforge.profiles import CleaningConfig
 
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?%)\]}])")
-_SPACE_AFTER_OPEN = re.compile(r"([(\[{])\s+")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """NFKC, no control characters, tokenizer-style spacing undone (``word , word`` → ``word, word``)."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch if ch.isprintable() or ch.isspace() else " " for ch in text)
-    text = _WHITESPACE.sub(" ", text).strip()
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-    return _SPACE_AFTER_OPEN.sub(r"\1", text)
+TEXT_STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("unicode_repair", repair_unicode),
+    ("markup", strip_markup),
+    ("whitespace", normalize_whitespace),
+)
+STEPS = (*(name for name, _ in TEXT_STEPS), "pair_checks", "language", "quality", "pii", "exact_dedup", "near_dedup")
+CHUNK_ROWS = 1000
+# Below this input size, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 16 << 20
 
 
 @dataclass
-class Funnel:
-    rows_in: int = 0
-    rows_out: int = 0
-    changed: dict[str, int] = field(default_factory=dict)
-    removed: dict[str, int] = field(default_factory=dict)
-
-    def as_rows(self) -> list[dict[str, int | str]]:
-        steps = ["normalize", *self.removed]
-        return [
-            {"step": step, "changed": self.changed.get(step, 0), "removed": self.removed.get(step, 0)}
-            for step in steps
-        ]
-
-
-@dataclass
-class CleanResult:
-    kept: list[Example]
-    rejected: list[tuple[Example, str]]
+class ChunkResult:
     funnel: Funnel
+    kept: list[str]  # JSON lines
+    rejected: list[str]
+    exact_keys: np.ndarray
+    bands: np.ndarray
 
 
-def _length_reason(example: Example, config: CleaningConfig) -> tuple[str, str] | None:
-    doc_words = len(example.document.split())
-    summary_words = len(example.summary.split())
-    if not example.document or not example.summary:
-        return "empty", "document or summary is empty"
-    if doc_words < config.min_document_words:
-        return "document_too_short", f"document has {doc_words} words (< {config.min_document_words})"
-    if doc_words > config.max_document_words:
-        return "document_too_long", f"document has {doc_words} words (> {config.max_document_words})"
-    if summary_words < config.min_summary_words:
-        return "summary_too_short", f"summary has {summary_words} words (< {config.min_summary_words})"
-    if summary_words > config.max_summary_words:
-        return "summary_too_long", f"summary has {summary_words} words (> {config.max_summary_words})"
-    return None
+def clean_file(
+    rows_path: Path, kept_path: Path, rejected_path: Path, config: CleaningConfig, workers: int | None = None
+) -> Funnel:
+    """Clean the canonical rows in ``rows_path``; both outputs are replaced atomically. ``workers`` overrides the
+    config's process count (1 runs in this process)."""
+    workers = _workers(rows_path, config, workers)
+    kept_path.parent.mkdir(parents=True, exist_ok=True)
+    rejected_path.parent.mkdir(parents=True, exist_ok=True)
+    funnel = Funnel.of(*STEPS)
+    finder = dedup.DuplicateFinder()
+    with tempfile.TemporaryDirectory(dir=kept_path.parent, prefix=".clean-") as tmp:
+        spool_path, kept_tmp, rejected_tmp = Path(tmp, "spool.jsonl"), Path(tmp, "kept"), Path(tmp, "rejected")
+        survivors = RowFiles([spool_path])
+        with spool_path.open("wb") as spool, rejected_tmp.open("w", encoding="utf-8") as rejected:
+            for chunk in _map_chunks(rows_path, config, workers):
+                funnel.merge(chunk.funnel)
+                rejected.writelines(chunk.rejected)
+                for line in chunk.kept:
+                    survivors.append(0, spool.tell())
+                    spool.write(line.encode("utf-8"))
+                finder.add(chunk.exact_keys, chunk.bands)
+        with survivors:
+            duplicates = finder.find(dedup.NearDuplicateCheck(
+                survivors, config.near_duplicate_threshold, config.near_duplicate_summary_threshold
+            ))
+        _count_duplicates(funnel, finder.rows, duplicates)
+        with rejected_tmp.open("a", encoding="utf-8") as rejected, kept_tmp.open("w", encoding="utf-8") as kept:
+            _split_spool(spool_path, duplicates, kept, rejected)
+        os.replace(kept_tmp, kept_path)
+        os.replace(rejected_tmp, rejected_path)
+    return funnel.check()
 
 
-def clean_examples(examples: list[Example], config: CleaningConfig) -> CleanResult:
-    funnel = Funnel(rows_in=len(examples))
-    funnel.removed = dict.fromkeys(
-        ["empty", "document_too_short", "document_too_long", "summary_too_short", "summary_too_long",
-         "exact_duplicate"], 0
+def clean_chunk(lines: list[str], config: CleaningConfig) -> ChunkResult:
+    """Pass 1 over a chunk of JSON lines: every per-row step, then the dedup keys of the survivors."""
+    funnel = Funnel.of(*STEPS[:-2])
+    kept: list[str] = []
+    rejected: list[str] = []
+    exact_keys: list[int] = []
+    shingle_sets: list[np.ndarray] = []
+    for line in lines:
+        row = json.loads(line)
+        outcome = _clean_row(row, config, funnel)
+        if isinstance(outcome, str):
+            rejected.append(outcome)
+            continue
+        kept.append(_dump(row))
+        exact_keys.append(dedup.exact_key(row["document"], row["summary"]))
+        shingle_sets.append(outcome)
+    return ChunkResult(
+        funnel, kept, rejected, np.array(exact_keys, dtype=np.uint64), dedup.band_keys(shingle_sets)
     )
-    kept: list[Example] = []
-    rejected: list[tuple[Example, str]] = []
-    seen: dict[tuple[str, str], str] = {}
-    for example in examples:
-        normalized = example.model_copy(
-            update={"document": normalize_text(example.document), "summary": normalize_text(example.summary)}
-        )
-        if normalized != example:
-            funnel.changed["normalize"] = funnel.changed.get("normalize", 0) + 1
-        problem = _length_reason(normalized, config)
-        if problem is None:
-            key = (normalized.document, normalized.summary)
-            if key in seen:
-                problem = ("exact_duplicate", f"same document and summary as {seen[key]}")
-            else:
-                seen[key] = normalized.id
-        if problem:
-            funnel.removed[problem[0]] += 1
-            rejected.append((normalized, problem[1]))
-        else:
-            kept.append(normalized)
-    funnel.rows_out = len(kept)
-    return CleanResult(kept=kept, rejected=rejected, funnel=funnel)
+
+
+def _clean_row(row: dict[str, Any], config: CleaningConfig, funnel: Funnel) -> np.ndarray | str:
+    """The row's document shingles if it survives (``row`` is updated in place), else its rejected JSON line."""
+    for name, fix in TEXT_STEPS:
+        step = _enter(funnel, name)
+        if _apply(row, fix):
+            step.changed += 1
+
+    step = _enter(funnel, "pair_checks")
+    document = row["document"]
+    problem = pair_problem(len(document.split()), row["summary"], document, config)
+    if problem:
+        return _reject(step, row, problem)
+
+    step = _enter(funnel, "language")
+    language, probability = identify(document)
+    row["language"] = language
+    if language not in config.languages or probability < config.min_language_score:
+        return _reject(step, row, ("language", (
+            f"identified as {language!r} with probability {probability:.2f}; keeping {config.languages} "
+            f"at probability >= {config.min_language_score}"
+        )))
+
+    step = _enter(funnel, "quality")
+    words = dedup.dedup_words(document)
+    hashes = word_hashes([words])[0]
+    fivegrams = ngram_hashes(hashes, dedup.SHINGLE_WORDS)
+    problem = quality_problem(document, words, ngram_hashes(hashes, 2), fivegrams, config)
+    if problem:
+        return _reject(step, row, problem)
+
+    step = _enter(funnel, "pii")
+    found = _redact(row)
+    if found:
+        step.changed += 1
+        step.changes.update(found)
+        fivegrams = dedup.shingles(row["document"])
+    return fivegrams
+
+
+def _enter(funnel: Funnel, name: str) -> Step:
+    step = funnel[name]
+    step.rows_in += 1
+    return step
+
+
+def _apply(row: dict[str, Any], fix: Callable[[str], str]) -> bool:
+    """Apply ``fix`` to the document, the summary and every reference; True when anything changed."""
+    before = (row["document"], row["summary"], row.get("references") or [])
+    row["document"], row["summary"] = fix(before[0]), fix(before[1])
+    row["references"] = [fix(reference) for reference in before[2]]
+    return (row["document"], row["summary"], row["references"]) != before
+
+
+def _redact(row: dict[str, Any]) -> Counter[str]:
+    """Redact PII in place; how many of each kind were replaced."""
+    total: Counter[str] = Counter()
+    for key in ("document", "summary"):
+        row[key], found = redact(row[key])
+        total.update(found)
+    references = []
+    for reference in row.get("references") or []:
+        text, found = redact(reference)
+        references.append(text)
+        total.update(found)
+    row["references"] = references
+    return total
+
+
+def _reject(step: Step, row: dict[str, Any], problem: Problem) -> str:
+    reason, detail = problem
+    step.removed[reason] += 1
+    return _dump({**row, "step": step.name, "reason": reason, "detail": detail})
+
+
+def _dump(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def _count_duplicates(funnel: Funnel, rows: int, duplicates: dict[int, dedup.Duplicate]) -> None:
+    exact, near = funnel["exact_dedup"], funnel["near_dedup"]
+    exact.rows_in = rows
+    exact.removed["exact_duplicate"] = sum(d.reason == "exact_duplicate" for d in duplicates.values())
+    near.rows_in = exact.rows_out
+    near.removed["near_duplicate"] = sum(d.reason == "near_duplicate" for d in duplicates.values())
+
+
+def _split_spool(spool_path: Path, duplicates: dict[int, dedup.Duplicate], kept, rejected) -> None:  # noqa: ANN001
+    """Pass 3: survivors to ``kept`` in input order, duplicates to ``rejected`` naming what they duplicate."""
+    referenced = {index for duplicate in duplicates.values() for index in (duplicate.kept, duplicate.partner)}
+    ids: dict[int, str] = {}
+    with spool_path.open(encoding="utf-8") as spool:
+        for index, line in enumerate(spool):
+            duplicate = duplicates.get(index)
+            if duplicate is None:
+                kept.write(line)
+                if index in referenced:
+                    ids[index] = json.loads(line)["id"]
+                continue
+            row = json.loads(line)
+            ids[index] = row["id"]
+            partner = ids[duplicate.partner]
+            exact = duplicate.reason == "exact_duplicate"
+            rejected.write(_dump({
+                **row,
+                "step": "exact_dedup" if exact else "near_dedup",
+                "reason": duplicate.reason,
+                "detail": f"{duplicate.similarity} as {partner}" if exact else f"near duplicate of {partner}: "
+                f"{duplicate.similarity}",
+                "duplicate_of": ids[duplicate.kept],
+            }))
+
+
+def _workers(rows_path: Path, config: CleaningConfig, workers: int | None) -> int:
+    if workers is not None:
+        return max(1, workers)
+    if rows_path.stat().st_size < PARALLEL_MIN_BYTES:
+        return 1
+    return config.workers or os.cpu_count() or 1
+
+
+def _chunks(rows_path: Path) -> Iterator[list[str]]:
+    batch: list[str] = []
+    with rows_path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                batch.append(line)
+                if len(batch) == CHUNK_ROWS:
+                    yield batch
+                    batch = []
+    if batch:
+        yield batch
+
+
+def _map_chunks(rows_path: Path, config: CleaningConfig, workers: int) -> Iterator[ChunkResult]:
+    """Chunk results in input order; at most two chunks per worker are in flight, so memory stays bounded."""
+    if workers == 1:
+        for lines in _chunks(rows_path):
+            yield clean_chunk(lines, config)
+        return
+    # spawn, not fork: the caller may be a threaded Dagster process.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque = deque()
+        for lines in _chunks(rows_path):
+            pending.append(pool.submit(clean_chunk, lines, config))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -1,0 +1,184 @@
+"""Curation: cleaned sources → one deduplicated, decontaminated dataset split train/validation/test.
+
+Three streaming passes over the cleaned files: (1) dedup keys and each row's split; (2) the n-grams of the test
+rows that survive dedup; (3) every row to its split file, or to ``removed.jsonl`` when it duplicates a row of
+another source or overlaps a test row. Rows keep their source order, so the output is byte-stable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuneforge.corpus import dedup
+from tuneforge.corpus.decontaminate import HeldOutNgrams
+from tuneforge.corpus.funnel import Funnel
+from tuneforge.corpus.rowfiles import RowFiles
+from tuneforge.corpus.split import split_of
+from tuneforge.profiles import CleaningConfig, SplitConfig
+
+SPLITS = ("train", "validation", "test")
+REMOVED_FILE = "removed.jsonl"
+MANIFEST_FILE = "manifest.json"
+STEPS = ("exact_dedup", "near_dedup", "decontamination")
+_BATCH = 1000
+
+
+@dataclass
+class Curated:
+    funnel: Funnel
+    sizes: dict[str, int]
+    per_source: dict[str, dict[str, int]]  # source -> {split or removal reason: rows}
+
+
+def curate_sources(
+    cleaned: dict[str, Path], out_dir: Path, split: SplitConfig, cleaning: CleaningConfig
+) -> Curated:
+    """Write ``<split>.jsonl``, ``removed.jsonl`` and ``manifest.json`` into ``out_dir`` (each replaced
+    atomically); ``cleaned`` maps each source to its cleaned rows, in the order that decides which duplicate stays."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with RowFiles(list(cleaned.values())) as rows:
+        finder, row_splits = _index(rows, split)
+        duplicates = finder.find(
+            dedup.NearDuplicateCheck(rows, cleaning.near_duplicate_threshold, cleaning.near_duplicate_summary_threshold)
+        )
+        test_index = HeldOutNgrams(
+            ((row["id"], row["document"], row["summary"]) for row in _rows_of(rows, row_splits, "test", duplicates)),
+            cleaning.decontamination_ngram,
+        )
+        curated = _write(rows, row_splits, duplicates, test_index, cleaning, out_dir)
+    manifest = {
+        "sources": list(cleaned),
+        "split": split.model_dump(),
+        "sizes": curated.sizes,
+        "per_source": curated.per_source,
+        "funnel": curated.funnel.as_rows(),
+    }
+    _replace_text(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return curated
+
+
+def _index(rows: RowFiles, split: SplitConfig) -> tuple[dedup.DuplicateFinder, np.ndarray]:
+    finder = dedup.DuplicateFinder()
+    splits: list[int] = []
+    batch: list[dict[str, Any]] = []
+    for _, line in rows.scan():
+        row = json.loads(line)
+        splits.append(SPLITS.index(split_of(row["group"], split)))
+        batch.append(row)
+        if len(batch) == _BATCH:
+            _add(finder, batch)
+            batch = []
+    _add(finder, batch)
+    return finder, np.array(splits, dtype=np.int8)
+
+
+def _add(finder: dedup.DuplicateFinder, batch: list[dict[str, Any]]) -> None:
+    keys = np.array([dedup.exact_key(row["document"], row["summary"]) for row in batch], dtype=np.uint64)
+    finder.add(keys, dedup.band_keys([dedup.shingles(row["document"]) for row in batch]))
+
+
+def _rows_of(
+    rows: RowFiles, row_splits: np.ndarray, split: str, duplicates: dict[int, dedup.Duplicate]
+) -> Iterator[dict[str, Any]]:
+    wanted = SPLITS.index(split)
+    for index, line in rows.scan():
+        if row_splits[index] == wanted and index not in duplicates:
+            yield json.loads(line)
+
+
+def _write(
+    rows: RowFiles,
+    row_splits: np.ndarray,
+    duplicates: dict[int, dedup.Duplicate],
+    test_index: HeldOutNgrams,
+    cleaning: CleaningConfig,
+    out_dir: Path,
+) -> Curated:
+    funnel = Funnel.of(*STEPS)
+    per_source: dict[str, Counter[str]] = {}
+    ids: dict[int, str] = {}
+    referenced = {index for duplicate in duplicates.values() for index in (duplicate.kept, duplicate.partner)}
+    with _AtomicFiles(out_dir, [f"{name}.jsonl" for name in SPLITS] + [REMOVED_FILE]) as files:
+        for index, line in rows.scan():
+            row = json.loads(line)
+            if index in referenced:
+                ids[index] = row["id"]
+            split = SPLITS[row_splits[index]]
+            removal = _removal(index, row, split, duplicates, ids, test_index, cleaning)
+            counts = per_source.setdefault(row["source"], Counter())
+            if removal is None:
+                funnel.record()
+                files[f"{split}.jsonl"].write(line)
+                counts[split] += 1
+                continue
+            step, reason, extra = removal
+            funnel.record(step, reason)
+            counts[reason] += 1
+            files[REMOVED_FILE].write(json.dumps({**row, "split": split, "step": step, "reason": reason, **extra},
+                                                 ensure_ascii=False, sort_keys=True) + "\n")
+    sizes = {name: sum(counts[name] for counts in per_source.values()) for name in SPLITS}
+    return Curated(funnel.check(), sizes, {source: dict(counts) for source, counts in per_source.items()})
+
+
+def _removal(
+    index: int,
+    row: dict[str, Any],
+    split: str,
+    duplicates: dict[int, dedup.Duplicate],
+    ids: dict[int, str],
+    test_index: HeldOutNgrams,
+    cleaning: CleaningConfig,
+) -> tuple[str, str, dict[str, str]] | None:
+    duplicate = duplicates.get(index)
+    if duplicate is not None:
+        step = "exact_dedup" if duplicate.reason == "exact_duplicate" else "near_dedup"
+        return step, duplicate.reason, {
+            "detail": f"{duplicate.similarity} (matched {ids[duplicate.partner]})",
+            "duplicate_of": ids[duplicate.kept],
+        }
+    if split == "test":
+        return None
+    found = test_index.match(row["document"], row["summary"], cleaning.decontamination_threshold)
+    if found is None:
+        return None
+    return "decontamination", "test_overlap", {
+        "detail": f"shares {found.shared} word {test_index.n}-grams ({found.share:.0%}) with test row {found.test_id}",
+        "overlaps": found.test_id,
+    }
+
+
+class _AtomicFiles(contextlib.AbstractContextManager):
+    """Text files written under temporary names and renamed into place together, only on success."""
+
+    def __init__(self, directory: Path, names: list[str]) -> None:
+        self._directory = directory
+        self._names = names
+        self._tmp = tempfile.TemporaryDirectory(dir=directory, prefix=".curate-")
+        self._files = {name: Path(self._tmp.name, name).open("w", encoding="utf-8") for name in names}  # noqa: SIM115
+
+    def __getitem__(self, name: str):  # noqa: ANN204 - a text file
+        return self._files[name]
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        for handle in self._files.values():
+            handle.close()
+        if exc_type is None:
+            for name in self._names:
+                os.replace(Path(self._tmp.name, name), self._directory / name)
+        self._tmp.cleanup()
+
+
+def _replace_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,99 @@
+"""Row filters: pair checks on the document → summary pair, and Gopher-style document quality rules.
+
+Each check returns ``None`` for a row it keeps, or ``(reason, detail)``: ``reason`` is the funnel's category and
+``detail`` the human explanation stored with the rejected row. The Gopher rules follow Rae et al. (2021,
+"Scaling Language Models", appendix A) with thresholds from :class:`~tuneforge.profiles.CleaningConfig`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from tuneforge.profiles import CleaningConfig
+
+Problem = tuple[str, str] | None
+
+_DIGITS = str.maketrans("", "", "0123456789")
+_WORD_WITH_LETTER = re.compile(r"\S*[^\W\d_]\S*")
+
+
+def pair_problem(document_words: int, summary: str, document: str, config: CleaningConfig) -> Problem:
+    """Empty texts, length bounds, and a summary that copies or rivals its document in length."""
+    if not document or not summary:
+        return "empty", f"{'document' if not document else 'summary'} is empty"
+    summary_words = len(summary.split())
+    for reason, value, low, high, what in (
+        ("document_length", document_words, config.min_document_words, config.max_document_words, "document"),
+        ("summary_length", summary_words, config.min_summary_words, config.max_summary_words, "summary"),
+    ):
+        if not low <= value <= high:
+            return reason, f"{what} has {value} words, outside [{low}, {high}]"
+    if document in summary:
+        return "summary_copies_document", "the summary repeats the whole document"
+    ratio = summary_words / document_words
+    if ratio > config.max_summary_document_ratio:
+        return "summary_not_shorter", (
+            f"summary is {ratio:.0%} of the document's length (limit {config.max_summary_document_ratio:.0%})"
+        )
+    return None
+
+
+def quality_problem(
+    text: str, words: list[str], bigrams: np.ndarray, fivegrams: np.ndarray, config: CleaningConfig
+) -> Problem:
+    """Gopher's quality and repetition rules on a document already split into ``words``, with its word 2-gram
+    and 5-gram hashes (from :mod:`tuneforge.corpus.ngrams`)."""
+    if not words:
+        return None
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    characters = int(lengths.sum())
+    mean_length = characters / len(words)
+    if not config.min_mean_word_length <= mean_length <= config.max_mean_word_length:
+        return "mean_word_length", (
+            f"mean word length {mean_length:.1f} outside "
+            f"[{config.min_mean_word_length}, {config.max_mean_word_length}]"
+        )
+    symbols = text.count("#") + text.count("...") + text.count("\u2026")
+    if symbols / len(words) > config.max_symbol_word_ratio:
+        return "symbol_ratio", f"{symbols} '#'/ellipsis symbols per {len(words)} words"
+    digits = len(text) - len(text.translate(_DIGITS))
+    if digits / characters > config.max_digit_ratio:
+        return "digit_ratio", f"{digits / characters:.0%} of characters are digits (limit {config.max_digit_ratio:.0%})"
+    alpha_share = len(_WORD_WITH_LETTER.findall(text)) / len(words)
+    if alpha_share < config.min_alpha_word_share:
+        return "alphabetic_words", f"only {alpha_share:.0%} of words contain a letter"
+    return _repetition_problem(text, lengths, bigrams, fivegrams, config)
+
+
+def _repetition_problem(
+    text: str, lengths: np.ndarray, bigrams: np.ndarray, fivegrams: np.ndarray, config: CleaningConfig
+) -> Problem:
+    if "\n" in text:
+        lines = [line for line in text.split("\n") if line.strip()]
+        duplicate_lines = len(lines) - len(set(lines))
+        if lines and duplicate_lines / len(lines) > config.max_duplicate_line_share:
+            return "duplicate_lines", f"{duplicate_lines} of {len(lines)} lines are repeats"
+    characters = int(lengths.sum())
+    if len(bigrams) > 1:
+        _, first, counts = np.unique(bigrams, return_index=True, return_counts=True)
+        top = int(np.argmax(counts))
+        if counts[top] > 1:
+            position = first[top]
+            share = counts[top] * int(lengths[position] + lengths[position + 1]) / characters
+            if share > config.max_top_ngram_share:
+                return "top_ngram", f"the most frequent word pair covers {share:.0%} of the text"
+    if len(fivegrams) > 1:
+        # Like Gopher, only the repeats count, not the first occurrence of each 5-gram.
+        _, first, inverse = np.unique(fivegrams, return_index=True, return_inverse=True)
+        repeated_starts = np.flatnonzero(first[inverse] != np.arange(len(fivegrams)))
+        if len(repeated_starts):
+            covered = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.add.at(covered, repeated_starts, 1)
+            np.add.at(covered, np.minimum(repeated_starts + 5, len(lengths)), -1)
+            in_repeats = np.cumsum(covered[:-1]) > 0
+            share = int(lengths[in_repeats].sum()) / characters
+            if share > config.max_duplicate_ngram_share:
+                return "duplicate_ngrams", f"repeated 5-word sequences cover {share:.0%} of the text"
+    return None

@@ -1,0 +1,571 @@
+"""Find the files of one raw source safely and read each one, record by record, without loading it whole.
+
+``discover`` walks ``data/raw/<source>/`` (recursively, in sorted order) and yields a ``DataFile`` for each file to
+read, a ``Skipped`` note for files that are not data (hidden files, README/LICENSE-style documentation) and a
+``Problem`` for files that must not or cannot be read: symlinks leading outside ``data/raw``, unknown file types,
+pipes and devices. ``read_file`` yields a ``RawRecord`` per record and a ``Problem`` per record (or file) it cannot
+read. Readers know nothing about field mappings; ``tuneforge.corpus.ingest`` turns raw records into examples.
+
+Formats, chosen by extension (or for every file by ``format:`` in ``source.yaml``):
+
+- ``.jsonl`` / ``.ndjson``: one JSON object per line, read line by line in binary mode: the streaming format.
+- ``.json``: a top-level array of objects, or one object. The file is loaded whole (at most
+  ``MAX_JSON_FILE_BYTES``); convert big ones to JSONL.
+- ``.csv``: a header row naming the fields, then one record per row (quoted fields may span lines).
+- ``.parquet``: read in batches of ``PARQUET_BATCH_ROWS`` rows, only the columns the mapping needs.
+- ``.txt``: one document per file, its summary in a sidecar ``<stem>.summary.txt`` beside it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CONFIG_NAME = "source.yaml"
+FORMATS = ("jsonl", "json", "csv", "parquet", "text")
+EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet",
+              ".txt": "text"}
+DEFAULT_SUMMARY_SUFFIX = ".summary.txt"
+# Files that document a source rather than hold its data: skipped, and listed in the report as skipped.
+DOCUMENTATION_STEMS = frozenset({"README", "LICENSE", "LICENCE", "COPYING", "NOTICE", "CHANGELOG", "CITATION",
+                                 "AUTHORS", "SHA256SUMS", "SHA1SUMS", "MD5SUMS", "CHECKSUMS"})
+DOCUMENTATION_SUFFIXES = frozenset({".md", ".rst"})
+
+MAX_RECORD_BYTES = 32 * 1024 * 1024
+MAX_JSON_FILE_BYTES = 256 * 1024 * 1024
+PARQUET_BATCH_ROWS = 256
+PARQUET_BUFFER_BYTES = 1 << 20
+PREVIEW_CHARS = 2000
+SNIFF_BYTES = 8192
+# UTF-32 first: its little-endian mark starts with UTF-16's.
+WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+             (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+TEXT_CONTROL_BYTES = frozenset(b"\t\n\r\f\b\x1b")
+EMPTY_HINTS = {"jsonl": "empty or only blank lines", "json": "empty, or an empty array",
+               "csv": "no rows, or only a header", "parquet": "0 rows", "text": "empty or only whitespace"}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    raw_root: Path  # the real path of data/raw: nothing outside it is read
+    format: str | None = None  # read every file in this format instead of choosing by extension
+    summary_suffix: str = DEFAULT_SUMMARY_SUFFIX
+    max_record_bytes: int = MAX_RECORD_BYTES
+    max_json_bytes: int = MAX_JSON_FILE_BYTES
+    columns: frozenset[str] | None = None  # Parquet columns to read (None: all)
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: Path
+    name: str  # relative to the source directory, '/'-separated
+    format: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A record, or a whole file (``line`` None), that goes to the quarantine instead of the rows."""
+
+    file: str
+    line: int | None
+    reason: str
+    detail: str
+    record: str = ""
+
+    @property
+    def where(self) -> str:
+        return self.file if self.line is None else f"{self.file}:{self.line}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "reason": self.reason, "detail": self.detail,
+                "record": self.record[:PREVIEW_CHARS]}
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as read. ``line`` counts ``unit``s: lines (JSONL, CSV), items (JSON), rows (Parquet), or is
+    None for a whole-file record (plain text)."""
+
+    file: str
+    line: int | None
+    data: dict[str, Any]
+    raw: str | None = None  # the record's text as read, for the quarantine (None: serialise ``data``)
+    unit: str = "line"
+    canonical: bool = False  # keys are already the canonical field names (plain text)
+
+    @property
+    def label(self) -> str:
+        """Prefix for details where ``line`` is not a line number: ``item 3: ``."""
+        return f"{self.unit} {self.line}: " if self.unit in ("item", "row") else ""
+
+    def preview(self) -> str:
+        if self.raw is not None:
+            return self.raw[:PREVIEW_CHARS]
+        return json.dumps(self.data, ensure_ascii=False, default=str)[:PREVIEW_CHARS]
+
+
+Entry = DataFile | Skipped | Problem
+
+
+# --- discovery ------------------------------------------------------------------------------------------------
+
+
+def discover(source_dir: Path, options: ReadOptions) -> Iterator[Entry]:
+    """Every entry under ``source_dir`` in sorted order; symlinks are followed only while they stay in raw_root."""
+    yield from _walk(source_dir, "", options, {os.path.realpath(source_dir)})
+
+
+def has_data_files(directory: Path, format_override: str | None = None) -> bool:
+    """Whether ``directory`` holds at least one file ``discover`` would read (a cheap check for listing sources)."""
+    visited: set[str] = set()
+    pending = [directory]
+    while pending:
+        current = pending.pop()
+        real = os.path.realpath(current)
+        if real in visited:
+            continue
+        visited.add(real)
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.name.startswith(".") or (current == directory and entry.name == CONFIG_NAME):
+                        continue
+                    if entry.is_dir():
+                        pending.append(Path(entry.path))
+                    elif entry.is_file() and not _is_documentation(entry.name) and (
+                        format_override or Path(entry.name).suffix.lower() in EXTENSIONS
+                    ):
+                        return True
+        except OSError:
+            continue
+    return False
+
+
+def _walk(directory: Path, prefix: str, options: ReadOptions, visited: set[str]) -> Iterator[Entry]:
+    try:
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError as error:
+        yield Problem(prefix.rstrip("/") or ".", None, "unreadable_file", f"cannot list directory: {error}")
+        return
+    siblings = {entry.name for entry in entries}
+    for entry in entries:
+        name = prefix + entry.name
+        if entry.name.startswith("."):
+            yield Skipped(name, "hidden")
+            continue
+        if not prefix and entry.name == CONFIG_NAME:
+            continue
+        path = Path(entry.path)
+        if entry.is_symlink() and (problem := _check_link(path, name, options.raw_root)):
+            yield problem
+        elif entry.is_dir():
+            real = os.path.realpath(path)
+            if real in visited:
+                yield Skipped(name + "/", f"the same directory as {real}, already read (through a symlink)")
+                continue
+            visited.add(real)
+            yield from _walk(path, name + "/", options, visited)
+        elif entry.is_file():
+            if (item := _classify(path, name, siblings, options)) is not None:
+                yield item
+        else:
+            yield Problem(name, None, "unsupported_file",
+                          f"{name} is not a regular file (a pipe, socket or device); it was not read")
+
+
+def _check_link(path: Path, name: str, raw_root: Path) -> Problem | None:
+    target = Path(os.path.realpath(path))
+    if not target.is_relative_to(raw_root):
+        return Problem(name, None, "outside_source",
+                       f"{name} is a symlink to {target}, outside {raw_root}; it was not read. Copy the data under "
+                       f"{raw_root} (or link only to places inside it).")
+    if not target.exists():
+        return Problem(name, None, "unreadable_file", f"{name} is a broken symlink (to {target}); fix or remove it")
+    return None
+
+
+def _classify(path: Path, name: str, siblings: set[str], options: ReadOptions) -> DataFile | Skipped | Problem | None:
+    """What to do with a regular file: read it, skip it, quarantine it, or nothing (a summary read by its document)."""
+    if _is_documentation(path.name):
+        return Skipped(name, "documentation")
+    suffix = options.summary_suffix
+    if options.format in (None, "text") and path.name.endswith(suffix) and len(path.name) > len(suffix):
+        documents = [sibling for sibling in siblings
+                     if not sibling.endswith(suffix) and summary_name(sibling, suffix) == path.name]
+        if documents:
+            return None
+        base = path.name[: -len(suffix)]
+        return Problem(name, None, "orphan_summary",
+                       f"{name} is a summary file (suffix {suffix!r}) without its document {base}.txt beside it")
+    file_format = options.format or EXTENSIONS.get(path.suffix.lower())
+    if file_format is None:
+        kind = f"'{path.suffix}'" if path.suffix else "without an extension"
+        return Problem(name, None, "unsupported_file",
+                       f"{name}: files {kind} are not read; data files are .jsonl, .json, .csv, .parquet or .txt "
+                       "(or set 'format:' in source.yaml)")
+    return DataFile(path, name, file_format)
+
+
+def _is_documentation(file_name: str) -> bool:
+    return (file_name.split(".")[0].upper() in DOCUMENTATION_STEMS
+            or Path(file_name).suffix.lower() in DOCUMENTATION_SUFFIXES)
+
+
+def summary_name(document_name: str, suffix: str) -> str:
+    """``a.txt`` -> ``a.summary.txt``: the sidecar holding a plain-text document's summary."""
+    stem = document_name[: -len(Path(document_name).suffix)] if Path(document_name).suffix else document_name
+    return stem + suffix
+
+
+# --- reading --------------------------------------------------------------------------------------------------
+
+
+def read_file(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
+    """The file's records and problems; a file that cannot be read at all gives one ``Problem`` with line None."""
+    count = 0
+    try:
+        problem = _check_file(data_file)
+        if problem is not None:
+            yield problem
+            return
+        for item in READERS[data_file.format](data_file, options):
+            count += 1
+            yield item
+    except OSError as error:
+        after = f" after {count} records" if count else ""
+        yield Problem(data_file.name, None, "unreadable_file", f"{data_file.name} could not be read{after}: {error}")
+        return
+    if count == 0:
+        yield Problem(data_file.name, None, "empty_file",
+                      f"{data_file.name} holds no records ({EMPTY_HINTS[data_file.format]})")
+
+
+def _check_file(data_file: DataFile) -> Problem | None:
+    name = data_file.name
+    if data_file.path.stat().st_size == 0:
+        return Problem(name, None, "empty_file", f"{name} is empty (0 bytes)")
+    if data_file.format == "parquet":
+        return None
+    with data_file.path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    for bom, encoding in WIDE_BOMS:
+        if head.startswith(bom):
+            return Problem(name, None, "unsupported_encoding",
+                           f"{name} is {encoding} text (it starts with a {encoding} byte-order mark); convert it to "
+                           f"UTF-8, e.g. `iconv -f {encoding} -t UTF-8`")
+    if _looks_binary(head):
+        return Problem(name, None, "binary_file",
+                       f"{name} looks binary (NUL or control bytes in its first {SNIFF_BYTES} bytes), not "
+                       f"{data_file.format} text; remove it, or save it as UTF-8 text")
+    return None
+
+
+def _looks_binary(head: bytes) -> bool:
+    if b"\0" in head:
+        return True
+    control = sum(1 for byte in head if byte < 0x20 and byte not in TEXT_CONTROL_BYTES)
+    return control > len(head) // 10
+
+
+def _lines(handle: BinaryIO, limit: int) -> Iterator[tuple[int, int, bytes, bool]]:
+    """``(line number, byte offset, bytes, complete)`` per line. A line over ``limit`` bytes gives only its first
+    bytes (``complete`` False) and the rest is skipped in chunks, so it is never held whole. A UTF-8 byte-order
+    mark opening the file is dropped."""
+    offset = 0
+    for line_no in itertools.count(1):
+        data = handle.readline(limit + 1)
+        if not data:
+            return
+        start = offset
+        offset += len(data)
+        if line_no == 1 and data.startswith(codecs.BOM_UTF8):
+            data, start = data[len(codecs.BOM_UTF8):], start + len(codecs.BOM_UTF8)
+        if len(data) > limit and not data.endswith(b"\n"):
+            offset += _skip_line(handle)
+            yield line_no, start, data[: PREVIEW_CHARS * 4], False
+        else:
+            yield line_no, start, data, True
+
+
+def _skip_line(handle: BinaryIO) -> int:
+    skipped = 0
+    while chunk := handle.readline(1 << 20):
+        skipped += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return skipped
+
+
+def _decode_error(error: UnicodeDecodeError, data: bytes | memoryview, offset: int) -> str:
+    byte = data[error.start]
+    return (f"invalid UTF-8 at byte offset {offset + error.start} of the file (byte 0x{byte:02x}, column "
+            f"{error.start + 1} of the line: {error.reason}); save the file as UTF-8")
+
+
+def _too_long(line_no: int, limit: int) -> str:
+    return (f"line {line_no} is longer than {limit} bytes (max_record_bytes); it was not read. Split the record or "
+            "raise the limit")
+
+
+def _loose_text(data: bytes) -> str:
+    return data.decode("utf-8", "backslashreplace")
+
+
+def _read_jsonl(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
+    name = data_file.name
+    with data_file.path.open("rb") as handle:
+        for line_no, offset, data, complete in _lines(handle, options.max_record_bytes):
+            if not complete:
+                yield Problem(name, line_no, "record_too_large", _too_long(line_no, options.max_record_bytes),
+                              _loose_text(data))
+                continue
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield Problem(name, line_no, "invalid_utf8", _decode_error(error, data, offset), _loose_text(data))
+                continue
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as error:
+                yield Problem(name, line_no, "invalid_json", f"invalid JSON: {error.msg} at column {error.colno}",
+                              text.rstrip("\r\n"))
+                continue
+            if not isinstance(value, dict):
+                yield Problem(name, line_no, "not_an_object", f"expected a JSON object, got {type(value).__name__}",
+                              text.rstrip("\r\n"))
+                continue
+            yield RawRecord(name, line_no, value, raw=text.rstrip("\r\n")[:PREVIEW_CHARS])
+
+
+def _read_json(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
+    name = data_file.name
+    size = data_file.path.stat().st_size
+    if size > options.max_json_bytes:
+        yield Problem(name, None, "file_too_large",
+                      f"{name} is {size} bytes, over the {options.max_json_bytes}-byte limit for .json files, which "
+                      f"are loaded whole; convert it to JSONL (one object per line), e.g. `jq -c '.[]' {name}`")
+        return
+    text = _decode_whole(data_file.path.read_bytes(), name)
+    if isinstance(text, Problem):
+        yield text
+        return
+    if not text.strip():
+        return
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        around = text[max(0, error.pos - PREVIEW_CHARS // 2): error.pos + PREVIEW_CHARS // 2]
+        yield Problem(name, None, "invalid_json",
+                      f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}", around)
+        return
+    if isinstance(value, dict):
+        yield RawRecord(name, 1, value, unit="item")
+    elif isinstance(value, list):
+        yield from _json_items(name, value)
+    else:
+        yield Problem(name, None, "not_an_object",
+                      f"expected a JSON array of objects or one object, got {type(value).__name__}", text)
+
+
+def _json_items(name: str, items: list[Any]) -> Iterator[RawRecord | Problem]:
+    for index, item in enumerate(items, start=1):
+        if isinstance(item, dict):
+            yield RawRecord(name, index, item, unit="item")
+        else:
+            yield Problem(name, index, "not_an_object", f"item {index}: expected a JSON object, got "
+                          f"{type(item).__name__}", json.dumps(item, ensure_ascii=False, default=str))
+
+
+class _CsvLines:
+    """Feeds ``csv.reader`` decoded lines and notes, per record, the lines that were not UTF-8 or too long.
+
+    A line with invalid UTF-8 is handed to the parser with replacement characters (so the row structure stays
+    intact) and the record it belongs to is quarantined; a line over the limit is replaced by an empty line.
+    """
+
+    def __init__(self, handle: BinaryIO, limit: int) -> None:
+        self._lines = _lines(handle, limit)
+        self._limit = limit
+        self.problems: list[tuple[int, str, str]] = []
+        self._preview: list[str] = []
+        self._preview_chars = 0
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        line_no, offset, data, complete = next(self._lines)
+        if not complete:
+            self.problems.append((line_no, "record_too_large", _too_long(line_no, self._limit)))
+            self._keep(_loose_text(data))
+            return "\n"
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            self.problems.append((line_no, "invalid_utf8", _decode_error(error, data, offset)))
+            self._keep(_loose_text(data))
+            return data.decode("utf-8", "replace")
+        self._keep(text)
+        return text
+
+    def _keep(self, text: str) -> None:
+        if self._preview_chars < PREVIEW_CHARS:
+            self._preview.append(text[:PREVIEW_CHARS])
+            self._preview_chars += len(text)
+
+    def take(self) -> tuple[list[tuple[int, str, str]], str]:
+        """The problems and text of the lines read since the last call."""
+        problems, preview = self.problems, "".join(self._preview).rstrip("\r\n")
+        self.problems, self._preview, self._preview_chars = [], [], 0
+        return problems, preview
+
+
+@contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    previous = csv.field_size_limit()
+    csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _read_csv(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
+    name = data_file.name
+    with data_file.path.open("rb") as handle, _csv_field_limit(options.max_record_bytes):
+        lines = _CsvLines(handle, options.max_record_bytes)
+        reader = csv.reader(lines)
+        header: list[str] | None = None
+        end = 0
+        while True:
+            start = end + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as error:
+                row, reason = None, "record_too_large" if "field limit" in str(error) else "malformed_row"
+                lines.problems.insert(0, (start, reason, f"not valid CSV: {error}"))
+            end = reader.line_num
+            problems, preview = lines.take()
+            if problems:
+                line_no, reason, detail = problems[0]
+                if header is None:
+                    yield Problem(name, None, reason, f"header line {line_no}: {detail}; no row of {name} was read",
+                                  preview)
+                    return
+                yield Problem(name, start, reason, detail, preview)
+            elif row is None or not any(cell.strip() for cell in row):
+                continue  # a blank line
+            elif header is None:
+                header = row
+                if duplicates := sorted({column for column in row if column and row.count(column) > 1}):
+                    yield Problem(name, None, "malformed_header",
+                                  f"the header names column(s) {duplicates} more than once; no row of {name} was read",
+                                  preview)
+                    return
+            elif len(row) != len(header):
+                yield Problem(name, start, "malformed_row",
+                              f"row has {len(row)} fields but the header has {len(header)}", preview)
+            else:
+                yield RawRecord(name, start, dict(zip(header, row, strict=True)), raw=preview)
+
+
+def _read_parquet(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
+    name = data_file.name
+    try:
+        # Buffered page-by-page reads: memory stays flat even when a file is one huge row group.
+        parquet = pq.ParquetFile(data_file.path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+    except (pa.ArrowException, OSError, ValueError) as error:
+        yield Problem(name, None, "unreadable_file", f"{name} is not a readable Parquet file: {error}")
+        return
+    with parquet:
+        names = parquet.schema_arrow.names
+        columns = names if options.columns is None else [column for column in names if column in options.columns]
+        row_no = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns):
+                for data in batch.to_pylist():
+                    row_no += 1
+                    yield RawRecord(name, row_no, data, unit="row")
+        except (pa.ArrowException, OSError, ValueError) as error:
+            yield Problem(name, row_no + 1, "unreadable_file",
+                          f"row {row_no + 1}: rows from here on could not be read: {error}")
+
+
+def _read_text(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
+    name = data_file.name
+    document = _read_whole_text(data_file.path, name, options)
+    if isinstance(document, Problem):
+        yield document
+        return
+    if not document.strip():
+        return
+    sidecar = data_file.path.with_name(summary_name(data_file.path.name, options.summary_suffix))
+    sidecar_name = name[: len(name) - len(data_file.path.name)] + sidecar.name
+    preview = document[:PREVIEW_CHARS]
+    if not sidecar.is_file():
+        yield Problem(name, None, "missing_summary",
+                      f"{name} has no summary file {sidecar_name} beside it; add one (the suffix is "
+                      f"text.summary_suffix in source.yaml, now {options.summary_suffix!r})", preview)
+        return
+    if not Path(os.path.realpath(sidecar)).is_relative_to(options.raw_root):
+        yield Problem(name, None, "outside_source",
+                      f"its summary file {sidecar_name} is a symlink outside {options.raw_root}; it was not read",
+                      preview)
+        return
+    summary = _read_whole_text(sidecar, sidecar_name, options)
+    if isinstance(summary, Problem):
+        yield Problem(name, None, summary.reason, f"summary file {sidecar_name}: {summary.detail}", preview)
+        return
+    document_id = name[: len(name) - len(data_file.path.suffix)] if data_file.path.suffix else name
+    yield RawRecord(name, None, {"id": document_id, "document": document.strip(), "summary": summary.strip()},
+                    raw=preview, unit="file", canonical=True)
+
+
+def _read_whole_text(path: Path, name: str, options: ReadOptions) -> str | Problem:
+    size = path.stat().st_size
+    if size > options.max_record_bytes:
+        return Problem(name, None, "record_too_large",
+                       f"{name} is {size} bytes, over max_record_bytes ({options.max_record_bytes}); it was not read")
+    return _decode_whole(path.read_bytes(), name)
+
+
+def _decode_whole(data: bytes, name: str) -> str | Problem:
+    """A whole file's text; a UTF-8 byte-order mark is dropped (without copying the bytes)."""
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    body = memoryview(data)[start:]
+    try:
+        return str(body, "utf-8")
+    except UnicodeDecodeError as error:
+        return Problem(name, None, "invalid_utf8", _decode_error(error, body, start),
+                       _loose_text(bytes(body[:PREVIEW_CHARS])))
+
+
+READERS: dict[str, Callable[[DataFile, ReadOptions], Iterator[RawRecord | Problem]]] = {
+    "jsonl": _read_jsonl,
+    "json": _read_json,
+    "csv": _read_csv,
+    "parquet": _read_parquet,
+    "text": _read_text,
+}
