@@ -53,8 +53,12 @@ def raw_corpus(context: dg.AssetExecutionContext, workspace: Workspace, dvc: Dvc
     group_name="data",
     kinds={"dvc", "great_expectations"},
     pool="dvc",
-    check_specs=[dg.AssetCheckSpec(CLEANED_SUITE, asset="cleaned_corpus", blocking=True,
-                                   description="Schema, nulls, unique ids, lengths, residual PII, duplicates, language")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            CLEANED_SUITE, asset="cleaned_corpus", blocking=True,
+            description="Schema, nulls, unique ids, lengths, residual PII, duplicates, language",
+        )
+    ],
 )
 def cleaned_corpus(
     context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository

@@ -15,11 +15,12 @@ from tuneforge.layout import Layout
 from tuneforge.profiles import CleaningConfig, SplitConfig, load_profile
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "scitldr-a"
-WORDS = (
-    "model data training language summary paper method results network learning task performance approach "
-    "evaluation dataset accuracy baseline neural attention transformer corpus experiments analysis retrieval "
-    "generation sentence document annotation benchmark metric quality efficient robust domain transfer"
-).split()
+WORDS = [
+    "model", "data", "training", "language", "summary", "paper", "method", "results", "network", "learning", "task",
+    "performance", "approach", "evaluation", "dataset", "accuracy", "baseline", "neural", "attention",
+    "transformer", "corpus", "experiments", "analysis", "retrieval", "generation", "sentence", "document",
+    "annotation", "benchmark", "metric", "quality", "efficient", "robust", "domain", "transfer",
+]
 
 
 REPEATED = "neural summarizers often copy whole sentences from the source instead of writing"
@@ -62,9 +63,12 @@ def run_clean(tmp_path: Path, rows: list[dict], config: CleaningConfig | None = 
 
 
 def test_text_steps_repair_strip_and_normalize():
-    assert normalize_text("We  propose ( a ) method , and it works .\u00a0\uff21") == "We propose (a) method, and it works. A"
+    assert normalize_text("We  propose ( a ) method , and it works .\u00a0\uff21") == (
+        "We propose (a) method, and it works. A"
+    )
     assert repair_unicode("The Mona Lisa doesnÃ¢â‚¬â„¢t smile") == "The Mona Lisa doesn't smile"
-    assert strip_markup("<p>Hi <b>there</b> &amp; a < b and c > d</p><script>x()</script>") == "\nHi there & a < b and c > d\n "
+    markup = "<p>Hi <b>there</b> &amp; a < b and c > d</p><script>x()</script>"
+    assert strip_markup(markup) == "\nHi there & a < b and c > d\n "
     assert strip_markup("See [the docs](https://x.org/a) ![logo](a.png).") == "See the docs ."
     assert normalize_text("a\u200bb\r\n\r\n\r\n\r\nnext\tline") == "ab\n\nnext line"
 

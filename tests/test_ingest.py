@@ -275,6 +275,8 @@ def test_plain_text_documents_with_summary_sidecars(tmp_path):
         (source / f"{stem}.summary.txt").write_text(summary)
     (source / "lonely.txt").write_text("A document without a summary.")
     (source / "orphan.summary.txt").write_text("A summary without a document.")
+    (source / "notes.md").write_text("Documentation, not a document.")
+    (source / "notes.summary.txt").write_text("A summary whose 'document' is documentation.")
     (source / "blank.txt").write_text(" \n\n")
     (source / "blank.summary.txt").write_text("x")
     report, rows, quarantine = ingest(source)
@@ -282,8 +284,8 @@ def test_plain_text_documents_with_summary_sidecars(tmp_path):
         ("t/a", DOC, SUMMARY), ("t/sub/b", "Another document.", "Its summary.")]
     assert [(q["file"], q["line"], q["reason"]) for q in quarantine] == [
         ("blank.txt", None, "empty_file"), ("lonely.txt", None, "missing_summary"),
-        ("orphan.summary.txt", None, "orphan_summary")]
-    assert "lonely.summary.txt" in quarantine[1]["detail"]
+        ("notes.summary.txt", None, "orphan_summary"), ("orphan.summary.txt", None, "orphan_summary")]
+    assert "lonely.summary.txt" in quarantine[1]["detail"] and report.skipped == {"notes.md": "documentation"}
     assert report.files == ["a.txt", "blank.txt", "lonely.txt", "sub/b.txt"]
 
 
@@ -433,7 +435,8 @@ def test_duplicate_ids_are_quarantined_naming_the_first_occurrence(tmp_path):
     assert [(q["file"], q["line"], q["reason"]) for q in quarantine] == [
         ("b.jsonl", 1, "duplicate_id"), ("b.jsonl", 3, "duplicate_id")]
     assert quarantine[0]["detail"] == "id 's/p0' was already read at a.jsonl:1"
-    assert quarantine[1]["detail"].endswith("already read at b.jsonl:2")
+    assert quarantine[1]["detail"].endswith("already read at b.jsonl:2 (records without an id get a hash of source, "
+                                            "document and summary: this pair appears twice)")
 
 
 def test_lone_surrogate_escape_is_quarantined_instead_of_crashing_the_writer(tmp_path):

@@ -218,6 +218,10 @@ def to_example(record: RawRecord, mapping: FieldMapping, source: str) -> Example
                    references=references)
 
 
+def _has_id(record: RawRecord, mapping: FieldMapping) -> bool:
+    return record.canonical or _lookup(record.data, mapping.id) not in (_MISSING, None, "")
+
+
 def _lookup(data: dict[str, Any], path: str) -> Any:
     if path in data:
         return data[path]
@@ -339,8 +343,11 @@ class _AtomicFile:
         self._handle.close()
         os.replace(self._tmp, self.path)
 
-    def discard(self) -> None:
-        """Drop the temporary file unless committed; safe to call in any state."""
+    def __enter__(self) -> _AtomicFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Drop the temporary file unless committed."""
         self._handle.close()
         self._tmp.unlink(missing_ok=True)
 
@@ -378,9 +385,10 @@ class _Ingestion:
             self.quarantine(example)
             return
         if (first := self._seen.get(example.id)) is not None:
-            self.quarantine(Problem(record.file, record.line, "duplicate_id",
-                                    f"{record.label}id {example.id!r} was already read at {self._location(first)}",
-                                    record.preview()))
+            derived = "" if _has_id(record, self._mapping) else (
+                " (records without an id get a hash of source, document and summary: this pair appears twice)")
+            self.quarantine(Problem(record.file, record.line, "duplicate_id", f"{record.label}id {example.id!r} was "
+                                    f"already read at {self._location(first)}{derived}", record.preview()))
             return
         line = json.dumps(example.model_dump(), ensure_ascii=False, sort_keys=True).encode("utf-8")
         self._seen[example.id] = (len(self.report.files) - 1) << 32 | (record.line or 0)
@@ -419,16 +427,12 @@ def ingest_source(
     options = ReadOptions(raw_root=Path(os.path.realpath(source_dir.parent)), format=config.format,
                           summary_suffix=config.text.summary_suffix, max_record_bytes=max_record_bytes,
                           columns=frozenset(_columns(config.fields)))
-    rows, quarantine = _AtomicFile(rows_path), _AtomicFile(quarantine_path)
-    try:
+    with _AtomicFile(rows_path) as rows, _AtomicFile(quarantine_path) as quarantine:
         ingestion = _Ingestion(source, config.fields, rows, quarantine)
         ingestion.run(source_dir, options)
         quarantine.commit()
         _check_outcome(ingestion, source_dir, quarantine_path, config.fields, max_bad_share)
         rows.commit()
-    finally:
-        rows.discard()
-        quarantine.discard()
     return ingestion.report
 
 

@@ -133,7 +133,7 @@ def discover(source_dir: Path, options: ReadOptions) -> Iterator[Entry]:
 
 
 def has_data_files(directory: Path, format_override: str | None = None) -> bool:
-    """Whether ``directory`` holds at least one file ``discover`` would read (a cheap check for listing sources)."""
+    """Whether ``directory`` holds at least one file with a data extension (a cheap check for listing sources)."""
     visited: set[str] = set()
     pending = [directory]
     while pending:
@@ -208,10 +208,9 @@ def _classify(path: Path, name: str, siblings: set[str], options: ReadOptions) -
         return Skipped(name, "documentation")
     suffix = options.summary_suffix
     if options.format in (None, "text") and path.name.endswith(suffix) and len(path.name) > len(suffix):
-        documents = [sibling for sibling in siblings
-                     if not sibling.endswith(suffix) and summary_name(sibling, suffix) == path.name]
-        if documents:
-            return None
+        if any(summary_name(sibling, suffix) == path.name and _is_text_document(sibling, options)
+               for sibling in siblings):
+            return None  # read with its document
         base = path.name[: -len(suffix)]
         return Problem(name, None, "orphan_summary",
                        f"{name} is a summary file (suffix {suffix!r}) without its document {base}.txt beside it")
@@ -222,6 +221,13 @@ def _classify(path: Path, name: str, siblings: set[str], options: ReadOptions) -
                        f"{name}: files {kind} are not read; data files are .jsonl, .json, .csv, .parquet or .txt "
                        "(or set 'format:' in source.yaml)")
     return DataFile(path, name, file_format)
+
+
+def _is_text_document(file_name: str, options: ReadOptions) -> bool:
+    """Whether ``file_name`` is read as a plain-text document (and so reads its summary sidecar)."""
+    return (not file_name.startswith(".") and not _is_documentation(file_name)
+            and not file_name.endswith(options.summary_suffix)
+            and (options.format == "text" or (options.format is None and Path(file_name).suffix.lower() == ".txt")))
 
 
 def _is_documentation(file_name: str) -> bool:
