@@ -4,7 +4,8 @@
 2. Register each source directory as a partition of ``sources``.
 3. Run ``ingest_source`` for each source, then ``model_lifecycle``, recording every run in the Dagster instance
    (``$DAGSTER_HOME``), so the UI shows them afterwards.
-4. Print where the champion is and how it scores against the base model.
+4. Print each data asset's row accounting, validation result and DVC hash (the UI shows the full funnel and
+   Great Expectations tables), then where the champion is and how it scores against the base model.
 """
 
 from __future__ import annotations
@@ -49,6 +50,39 @@ def run_all(instance: dg.DagsterInstance, layout: Layout, seed_embedded: bool = 
     return result.output_for_node("promoted_model")
 
 
+def print_data_summary(instance: dg.DagsterInstance) -> None:
+    print("\nData (funnel and Great Expectations results in the UI, under each asset's metadata and checks):")
+    for asset, partitions in (
+        ("cleaned_corpus", sorted(instance.get_dynamic_partitions("sources"))),
+        ("curated_dataset", [None]),
+    ):
+        for partition in partitions:
+            selection = dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
+            )
+            records = instance.fetch_materializations(selection, limit=1).records
+            event = records[0].event_log_entry if records else None
+            if event is None or event.asset_materialization is None:
+                continue
+            metadata = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+            rows = (
+                f"{metadata['records_read']} read, {metadata['quarantined']} quarantined, "
+                f"{metadata['rows_removed']} removed, {metadata['rows_out']} kept"
+                if asset == "cleaned_corpus"
+                else ", ".join(f"{split} {metadata[f'{split}_rows']}" for split in ("train", "validation", "test"))
+            )
+            check = _check_verdict(instance, asset, partition)
+            print(f"  {asset}{f'[{partition}]' if partition else ''}: {rows}; {check}; dvc {metadata['dvc_md5']}")
+
+
+def _check_verdict(instance: dg.DagsterInstance, asset: str, partition: str | None) -> str:
+    for spec in defs.resolve_assets_def(dg.AssetKey(asset)).check_specs:
+        for record in instance.event_log_storage.get_asset_check_execution_history(spec.key, limit=20):
+            if record.partition == partition:
+                return f"check {spec.name} {record.status.value.lower()}"
+    return "not validated"
+
+
 def print_summary(summary: dict) -> None:
     verdict = "promoted" if summary["promoted"] else "not promoted"
     print(f"\nCandidate {verdict}:")
@@ -62,6 +96,7 @@ def print_summary(summary: dict) -> None:
 def main() -> None:
     with dg.DagsterInstance.get() as instance:
         summary = run_all(instance, Layout(resolve_root()))
+        print_data_summary(instance)
     print_summary(summary)
     sys.exit(0)
 
