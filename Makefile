@@ -12,7 +12,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: demo test lint ui
+.PHONY: demo test lint ui bench
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -42,3 +42,8 @@ lint: $(STAMP)
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
+
+# Benchmarks against the baselines a user would otherwise use (datatrove for cleaning and dedup); see bench/README.md.
+bench: $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e ".[bench]" 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m bench.clean_dedup
