@@ -2,6 +2,10 @@
 failing validation gate that stops training."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -70,6 +74,14 @@ def test_data_assets_show_accounting_funnel_checks_and_dvc_hash(workspace):
         assert curated["dvc_md5"] in lock
         assert curated["train_rows"] + curated["validation_rows"] + curated["test_rows"] == 40
         assert "| decontamination |" in curated["funnel"]
+
+    # `dvc repro` runs the same code: rebuilding every stage gives the same bytes, and DVC agrees nothing changed.
+    before = {path: path.read_bytes() for path in sorted((layout.root / "data").rglob("*.jsonl"))}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["dvc", "repro", "--force", "-q"], cwd=layout.root, env=env, check=True, capture_output=True)
+    assert {path: path.read_bytes() for path in before} == before
+    status = subprocess.run(["dvc", "status"], cwd=layout.root, env=env, check=True, capture_output=True, text=True)
+    assert "changed" not in status.stdout, status.stdout
 
 
 def test_failing_validation_gate_stops_training(workspace):
