@@ -83,7 +83,7 @@ def test_each_filter_removes_with_its_reason_and_the_funnel_accounts_for_every_r
         row(5, document="Les modèles de langue résument des articles scientifiques pour les lecteurs pressés. " * 3),
         row(6, document=prose(6, 20) + " " + "data model " * 30),
         row(7, document=prose(7, 30) + " " + "9999 88888 777 6666 55555 " * 8),
-        row(8, document=("# ... " * 30) + prose(8, 20)),
+        row(8, document=prose(8, 40) + " " + "# ... " * 10),
         row(9, document="\n".join(["the same line repeats here again and again"] * 6 + [prose(9, 20)])),
         row(10, document=prose(10, 40) + " " + " ".join([REPEATED] * 4)),
         row(11, document=" ".join(word * 3 for word in prose(11).split())),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
-SAMPLE_CHARS = 300
+SAMPLE_CHARS = 200
 
 
 @cache

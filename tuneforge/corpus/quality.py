@@ -77,23 +77,34 @@ def _repetition_problem(
             return "duplicate_lines", f"{duplicate_lines} of {len(lines)} lines are repeats"
     characters = int(lengths.sum())
     if len(bigrams) > 1:
-        _, first, counts = np.unique(bigrams, return_index=True, return_counts=True)
-        top = int(np.argmax(counts))
-        if counts[top] > 1:
-            position = first[top]
-            share = counts[top] * int(lengths[position] + lengths[position + 1]) / characters
+        value, count = _most_frequent(bigrams)
+        if count > 1:
+            position = int(np.flatnonzero(bigrams == value)[0])
+            share = count * int(lengths[position] + lengths[position + 1]) / characters
             if share > config.max_top_ngram_share:
                 return "top_ngram", f"the most frequent word pair covers {share:.0%} of the text"
-    if len(fivegrams) > 1:
+    if len(fivegrams) > 1 and _has_repeats(fivegrams):
         # Like Gopher, only the repeats count, not the first occurrence of each 5-gram.
         _, first, inverse = np.unique(fivegrams, return_index=True, return_inverse=True)
         repeated_starts = np.flatnonzero(first[inverse] != np.arange(len(fivegrams)))
-        if len(repeated_starts):
-            covered = np.zeros(len(lengths) + 1, dtype=np.int64)
-            np.add.at(covered, repeated_starts, 1)
-            np.add.at(covered, np.minimum(repeated_starts + 5, len(lengths)), -1)
-            in_repeats = np.cumsum(covered[:-1]) > 0
-            share = int(lengths[in_repeats].sum()) / characters
-            if share > config.max_duplicate_ngram_share:
-                return "duplicate_ngrams", f"repeated 5-word sequences cover {share:.0%} of the text"
+        covered = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.add.at(covered, repeated_starts, 1)
+        np.add.at(covered, np.minimum(repeated_starts + 5, len(lengths)), -1)
+        in_repeats = np.cumsum(covered[:-1]) > 0
+        share = int(lengths[in_repeats].sum()) / characters
+        if share > config.max_duplicate_ngram_share:
+            return "duplicate_ngrams", f"repeated 5-word sequences cover {share:.0%} of the text"
     return None
+
+
+def _most_frequent(values: np.ndarray) -> tuple[np.uint64, int]:
+    ordered = np.sort(values)
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    runs = np.diff(np.r_[starts, len(ordered)])
+    top = int(np.argmax(runs))
+    return ordered[starts[top]], int(runs[top])
+
+
+def _has_repeats(values: np.ndarray) -> bool:
+    ordered = np.sort(values)
+    return bool((ordered[1:] == ordered[:-1]).any())

@@ -26,7 +26,8 @@ _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1
 _LINE_BREAKS = re.compile(r"[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-_INLINE_SPACE = re.compile(r"[^\S\n]+")
+# Only runs that need rewriting: two or more spaces, or whitespace other than a plain space.
+_INLINE_SPACE = re.compile(r" [^\S\n]+|[^\S\n ][^\S\n]*")
 _SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
 _PARAGRAPH_BREAKS = re.compile(r"\n{3,}")
 _SPACE_BEFORE_PUNCT = re.compile(r" ([,.;:!?%)\]}])")
@@ -60,8 +61,11 @@ def normalize_whitespace(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", _CONTROL.sub(" ", _LINE_BREAKS.sub("\n", text)))
     text = _INLINE_SPACE.sub(" ", text)
-    text = _SPACE_AROUND_NEWLINE.sub("\n", text)
-    text = _PARAGRAPH_BREAKS.sub("\n\n", text).strip()
+    if " \n" in text or "\n " in text:
+        text = _SPACE_AROUND_NEWLINE.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _PARAGRAPH_BREAKS.sub("\n\n", text)
+    text = text.strip()
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     return _SPACE_AFTER_OPEN.sub(r"\1", text)
 
