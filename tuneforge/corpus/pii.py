@@ -29,7 +29,7 @@ PATTERNS: dict[str, str] = {
     ),
     "IP_V4": rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\d.])",
     "PHONE": (
-        r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,4}\d(?!\d)"  # international, any separators
+        r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}\d(?!\d)"  # international, any separators
         r"|(?<![\w(])(?:\(\d{2,4}\) ?|\d{2,4}[.-])\d{3,4}[.-]\d{3,5}(?!\d)"  # national with - or . separators
         r"|(?<![\w(])0\d{2,4} \d{3,4} \d{3,4}(?!\d)"  # national with spaces, after a trunk prefix 0
     ),
