@@ -101,6 +101,12 @@ def test_each_filter_removes_with_its_reason_and_the_funnel_accounts_for_every_r
     funnel.check()
 
 
+def test_language_gets_a_second_look_when_the_start_is_not_prose(tmp_path):
+    citations = "[1] https://arxiv.org/abs/1706.03762 [2] https://doi.org/10.18653/v1/N19-1423 [3] ibid. pp. 12-19; "
+    _, kept, _ = run_clean(tmp_path, [row(1, document=citations * 2 + prose(1, 120))])
+    assert kept and kept[0]["language"] == "en"
+
+
 def test_summary_as_long_as_the_document_is_not_a_summary(tmp_path):
     document = prose(1, 30)
     summary = " ".join(document.split()[2:]) + " and more"
@@ -142,14 +148,18 @@ def test_exact_and_near_duplicates_are_removed_naming_the_row_they_duplicate(tmp
         row(3, document=near),  # one word edited
         row(4, document=base, summary="a completely different aspect of this paper"),  # same paper, other summary
         row(5),
+        # Punctuation and case edits on every fourth word: far apart as raw strings, identical as words.
+        row(6, document=" ".join(w.upper() + "," if i % 4 == 0 else w for i, w in enumerate(words)),
+            summary=row(1)["summary"]),
     ]
     funnel, kept, rejected = run_clean(tmp_path, rows)
     assert [r["id"] for r in kept] == ["s/1", "s/4", "s/5"]
+    assert rejected["s/6"]["reason"] == "near_duplicate" and "Jaccard 1.00" in rejected["s/6"]["detail"]
     assert rejected["s/2"]["reason"] == "exact_duplicate" and rejected["s/2"]["duplicate_of"] == "s/1"
     assert rejected["s/3"]["reason"] == "near_duplicate" and rejected["s/3"]["duplicate_of"] == "s/1"
     assert "Jaccard" in rejected["s/3"]["detail"]
     assert funnel["exact_dedup"].removed == {"exact_duplicate": 1}
-    assert funnel["near_dedup"].removed == {"near_duplicate": 1}
+    assert funnel["near_dedup"].removed == {"near_duplicate": 2}
 
 
 def test_parallel_cleaning_gives_the_same_bytes_as_one_process(tmp_path):

@@ -27,7 +27,7 @@ import numpy as np
 from tuneforge.corpus import dedup
 from tuneforge.corpus.funnel import Funnel, Step
 from tuneforge.corpus.language import identify
-from tuneforge.corpus.ngrams import ngram_hashes, word_hashes
+from tuneforge.corpus.ngrams import ngram_hashes, word_hashes, words
 from tuneforge.corpus.pii import redact
 from tuneforge.corpus.quality import Problem, pair_problem, quality_problem
 from tuneforge.corpus.rowfiles import RowFiles
@@ -117,12 +117,13 @@ def _clean_row(row: dict[str, Any], config: CleaningConfig, funnel: Funnel) -> n
 
     step = _enter(funnel, "pair_checks")
     document = row["document"]
-    problem = pair_problem(len(document.split()), row["summary"], document, config)
+    document_words = len(document.split())
+    problem = pair_problem(document_words, row["summary"], document, config)
     if problem:
         return _reject(step, row, problem)
 
     step = _enter(funnel, "language")
-    language, probability = identify(document)
+    language, probability = identify(document, config.languages, config.min_language_score)
     row["language"] = language
     if language not in config.languages or probability < config.min_language_score:
         return _reject(step, row, ("language", (
@@ -131,10 +132,10 @@ def _clean_row(row: dict[str, Any], config: CleaningConfig, funnel: Funnel) -> n
         )))
 
     step = _enter(funnel, "quality")
-    words = dedup.dedup_words(document)
-    hashes = word_hashes([words])[0]
+    tokens = words(document)
+    hashes = word_hashes([tokens])[0]
     fivegrams = ngram_hashes(hashes, dedup.SHINGLE_WORDS)
-    problem = quality_problem(document, words, ngram_hashes(hashes, 2), fivegrams, config)
+    problem = quality_problem(document, document_words, tokens, ngram_hashes(hashes, 2), fivegrams, config)
     if problem:
         return _reject(step, row, problem)
 

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tuneforge.corpus.dedup import dedup_words
-from tuneforge.corpus.ngrams import ngram_hashes, word_hashes
+from tuneforge.corpus.ngrams import ngram_hashes, word_hashes, words
 
 
 def row_ngrams(document: str, summary: str, n: int) -> np.ndarray:
     """Unique hashes of the word n-grams of the document and of the summary (never spanning the two)."""
-    parts = [words for words in (dedup_words(document), dedup_words(summary)) if len(words) >= n]
+    parts = [words for words in (words(document), words(summary)) if len(words) >= n]
     if not parts:
         return np.zeros(0, dtype=np.uint64)
     return np.unique(np.concatenate([ngram_hashes(hashes, n) for hashes in word_hashes(parts)]))

@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 import rensa
 
-from tuneforge.corpus.ngrams import jaccard, mix64, ngram_hashes, word_hashes
+from tuneforge.corpus.ngrams import jaccard, mix64, ngram_hashes, word_hashes, words
 from tuneforge.corpus.rowfiles import RowFiles
 
 BANDS = 20
@@ -35,13 +35,8 @@ def exact_key(document: str, summary: str) -> int:
     return int.from_bytes(digest, "little")
 
 
-def dedup_words(text: str) -> list[str]:
-    """Case-insensitive words: near duplicates often differ only in case."""
-    return text.lower().split()
-
-
 def shingles(text: str) -> np.ndarray:
-    return ngram_hashes(word_hashes([dedup_words(text)])[0], SHINGLE_WORDS)
+    return ngram_hashes(word_hashes([words(text)])[0], SHINGLE_WORDS)
 
 
 def band_keys(shingle_sets: list[np.ndarray]) -> np.ndarray:
@@ -173,7 +168,7 @@ class NearDuplicateCheck:
         document = jaccard(self._shingles(earlier), self._shingles(later))
         if document < self._document_threshold:
             return None
-        summaries = word_hashes([dedup_words(self._rows.read(row)["summary"]) for row in (earlier, later)])
+        summaries = word_hashes([words(self._rows.read(row)["summary"]) for row in (earlier, later)])
         summary = jaccard(*summaries)
         if summary < self._summary_threshold:
             return None

@@ -6,6 +6,7 @@ combined from word hashes with NumPy, so no n-gram string is ever built.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,15 @@ _POSITION_MULTIPLIERS = np.random.default_rng(0x7E57).integers(1, 2**63, size=16
 _MIX_1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
 _SHIFT = np.uint64(33)
+
+
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens: case and punctuation never make two texts differ (``perception,`` is
+    ``perception``), so an edit of a comma does not hide a near duplicate."""
+    return _WORD.findall(text.lower())
 
 
 def word_hashes(texts_words: Sequence[Sequence[str]]) -> list[np.ndarray]:

@@ -41,27 +41,34 @@ def pair_problem(document_words: int, summary: str, document: str, config: Clean
 
 
 def quality_problem(
-    text: str, words: list[str], bigrams: np.ndarray, fivegrams: np.ndarray, config: CleaningConfig
+    text: str,
+    whitespace_words: int,
+    tokens: list[str],
+    bigrams: np.ndarray,
+    fivegrams: np.ndarray,
+    config: CleaningConfig,
 ) -> Problem:
-    """Gopher's quality and repetition rules on a document already split into ``words``, with its word 2-gram
-    and 5-gram hashes (from :mod:`tuneforge.corpus.ngrams`)."""
-    if not words:
+    """Gopher's quality and repetition rules on a document of ``whitespace_words`` words (the unit of the symbol
+    and alphabetic-word rules), given its word tokens and their 2-gram and 5-gram hashes
+    (:mod:`tuneforge.corpus.ngrams`), on which length and repetition are measured."""
+    if not tokens or not whitespace_words:
         return None
-    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
     characters = int(lengths.sum())
-    mean_length = characters / len(words)
+    mean_length = characters / len(tokens)
     if not config.min_mean_word_length <= mean_length <= config.max_mean_word_length:
         return "mean_word_length", (
             f"mean word length {mean_length:.1f} outside "
             f"[{config.min_mean_word_length}, {config.max_mean_word_length}]"
         )
     symbols = text.count("#") + text.count("...") + text.count("\u2026")
-    if symbols / len(words) > config.max_symbol_word_ratio:
-        return "symbol_ratio", f"{symbols} '#'/ellipsis symbols per {len(words)} words"
+    if symbols / whitespace_words > config.max_symbol_word_ratio:
+        return "symbol_ratio", f"{symbols} '#'/ellipsis symbols per {whitespace_words} words"
     digits = len(text) - len(text.translate(_DIGITS))
-    if digits / characters > config.max_digit_ratio:
-        return "digit_ratio", f"{digits / characters:.0%} of characters are digits (limit {config.max_digit_ratio:.0%})"
-    alpha_share = len(_WORD_WITH_LETTER.findall(text)) / len(words)
+    visible = len(text) - text.count(" ") - text.count("\n")
+    if digits / visible > config.max_digit_ratio:
+        return "digit_ratio", f"{digits / visible:.0%} of characters are digits (limit {config.max_digit_ratio:.0%})"
+    alpha_share = len(_WORD_WITH_LETTER.findall(text)) / whitespace_words
     if alpha_share < config.min_alpha_word_share:
         return "alphabetic_words", f"only {alpha_share:.0%} of words contain a letter"
     return _repetition_problem(text, lengths, bigrams, fivegrams, config)
