@@ -46,4 +46,6 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 # Benchmarks against the baselines a user would otherwise use (datatrove for cleaning and dedup); see bench/README.md.
 bench: $(STAMP)
 	$(BIN)/pip install -q -c constraints.txt -e ".[bench]" 2>&1 | $(QUIET_PIP)
-	$(BIN)/python -m bench.clean_dedup
+	$(BIN)/pip install -q --no-deps antlr4-python3-runtime==4.13.2 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m bench.clean_dedup --docs 50000 --seed 0 --repeat 3
+	$(BIN)/python -m bench.scale
