@@ -59,7 +59,9 @@ def test_data_assets_show_accounting_funnel_checks_and_dvc_hash(workspace):
 
         cleaned = metadata(instance, "cleaned_corpus", SOURCE)
         assert cleaned["records_read"] == cleaned["quarantined"] + cleaned["rows_removed"] + cleaned["rows_out"]
-        assert cleaned["rows_out"] == 40
+        rejected = [json.loads(line) for line in (layout.cleaned / f"{SOURCE}.rejected.jsonl").open()]
+        assert len(rejected) == cleaned["rows_removed"]
+        assert {r["id"] for r in rejected if r["reason"] == "summary_length"} == {f"{SOURCE}/copy", f"{SOURCE}/copy2"}
         assert "| pair_checks |" in cleaned["funnel"] and "| near_dedup |" in cleaned["funnel"]
         assert "expect_column_values_to_be_unique" in cleaned["great_expectations"]
         version = instance.get_latest_data_version_record(dg.AssetKey("cleaned_corpus"), partition_key=SOURCE)
@@ -72,7 +74,7 @@ def test_data_assets_show_accounting_funnel_checks_and_dvc_hash(workspace):
         curated = metadata(instance, "curated_dataset")
         lock = (layout.root / "dvc.lock").read_text()
         assert curated["dvc_md5"] in lock
-        assert curated["train_rows"] + curated["validation_rows"] + curated["test_rows"] == 40
+        assert curated["train_rows"] + curated["validation_rows"] + curated["test_rows"] == cleaned["rows_out"]
         assert "| decontamination |" in curated["funnel"]
 
     # `dvc repro` runs the same code: rebuilding every stage gives the same bytes, and DVC agrees nothing changed.

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tuneforge.atomic import AtomicFile
 from tuneforge.corpus import dedup
 from tuneforge.corpus.funnel import Funnel, Step
 from tuneforge.corpus.language import identify
@@ -64,10 +65,14 @@ def clean_file(
     rejected_path.parent.mkdir(parents=True, exist_ok=True)
     funnel = Funnel.of(*STEPS)
     finder = dedup.DuplicateFinder()
-    with tempfile.TemporaryDirectory(dir=kept_path.parent, prefix=".clean-") as tmp:
-        spool_path, kept_tmp, rejected_tmp = Path(tmp, "spool.jsonl"), Path(tmp, "kept"), Path(tmp, "rejected")
+    with (
+        tempfile.TemporaryDirectory(dir=kept_path.parent, prefix=".clean-") as tmp,
+        AtomicFile(kept_path) as kept,
+        AtomicFile(rejected_path) as rejected,
+    ):
+        spool_path = Path(tmp, "spool.jsonl")
         survivors = RowFiles([spool_path])
-        with spool_path.open("wb") as spool, rejected_tmp.open("w", encoding="utf-8") as rejected:
+        with spool_path.open("wb") as spool:
             for chunk in _map_chunks(rows_path, config, workers):
                 funnel.merge(chunk.funnel)
                 rejected.writelines(chunk.rejected)
@@ -80,10 +85,9 @@ def clean_file(
                 survivors, config.near_duplicate_threshold, config.near_duplicate_summary_threshold
             ))
         _count_duplicates(funnel, finder.rows, duplicates)
-        with rejected_tmp.open("a", encoding="utf-8") as rejected, kept_tmp.open("w", encoding="utf-8") as kept:
-            _split_spool(spool_path, duplicates, kept, rejected)
-        os.replace(kept_tmp, kept_path)
-        os.replace(rejected_tmp, rejected_path)
+        _split_spool(spool_path, duplicates, kept, rejected)
+        kept.commit()
+        rejected.commit()
     return funnel.check()
 
 
@@ -197,7 +201,7 @@ def _count_duplicates(funnel: Funnel, rows: int, duplicates: dict[int, dedup.Dup
 
 def _split_spool(spool_path: Path, duplicates: dict[int, dedup.Duplicate], kept, rejected) -> None:  # noqa: ANN001
     """Pass 3: survivors to ``kept`` in input order, duplicates to ``rejected`` naming what they duplicate."""
-    referenced = {index for duplicate in duplicates.values() for index in (duplicate.kept, duplicate.partner)}
+    referenced = dedup.Duplicate.referenced(duplicates)
     ids: dict[int, str] = {}
     with spool_path.open(encoding="utf-8") as spool:
         for index, line in enumerate(spool):
@@ -209,16 +213,7 @@ def _split_spool(spool_path: Path, duplicates: dict[int, dedup.Duplicate], kept,
                 continue
             row = json.loads(line)
             ids[index] = row["id"]
-            partner = ids[duplicate.partner]
-            exact = duplicate.reason == "exact_duplicate"
-            rejected.write(_dump({
-                **row,
-                "step": "exact_dedup" if exact else "near_dedup",
-                "reason": duplicate.reason,
-                "detail": f"{duplicate.similarity} as {partner}" if exact else f"near duplicate of {partner}: "
-                f"{duplicate.similarity}",
-                "duplicate_of": ids[duplicate.kept],
-            }))
+            rejected.write(_dump({**row, **duplicate.fields(ids)}))
 
 
 def _workers(rows_path: Path, config: CleaningConfig, workers: int | None) -> int:

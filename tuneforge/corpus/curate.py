@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,14 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from tuneforge.atomic import AtomicFile, write_text_atomically
 from tuneforge.corpus import dedup
 from tuneforge.corpus.decontaminate import HeldOutNgrams
 from tuneforge.corpus.funnel import Funnel
+from tuneforge.corpus.records import SPLITS
 from tuneforge.corpus.rowfiles import RowFiles
 from tuneforge.corpus.split import split_of
 from tuneforge.profiles import CleaningConfig, SplitConfig
 
-SPLITS = ("train", "validation", "test")
 REMOVED_FILE = "removed.jsonl"
 MANIFEST_FILE = "manifest.json"
 STEPS = ("exact_dedup", "near_dedup", "decontamination")
@@ -63,7 +62,7 @@ def curate_sources(
         "per_source": curated.per_source,
         "funnel": curated.funnel.as_rows(),
     }
-    _replace_text(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_text_atomically(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return curated
 
 
@@ -107,8 +106,10 @@ def _write(
     funnel = Funnel.of(*STEPS)
     per_source: dict[str, Counter[str]] = {}
     ids: dict[int, str] = {}
-    referenced = {index for duplicate in duplicates.values() for index in (duplicate.kept, duplicate.partner)}
-    with _AtomicFiles(out_dir, [f"{name}.jsonl" for name in SPLITS] + [REMOVED_FILE]) as files:
+    referenced = dedup.Duplicate.referenced(duplicates)
+    with contextlib.ExitStack() as stack:
+        names = [f"{name}.jsonl" for name in SPLITS] + [REMOVED_FILE]
+        files = {name: stack.enter_context(AtomicFile(out_dir / name)) for name in names}
         for index, line in rows.scan():
             row = json.loads(line)
             if index in referenced:
@@ -126,6 +127,8 @@ def _write(
             counts[reason] += 1
             files[REMOVED_FILE].write(json.dumps({**row, "split": split, "step": step, "reason": reason, **extra},
                                                  ensure_ascii=False, sort_keys=True) + "\n")
+        for handle in files.values():
+            handle.commit()
     sizes = {name: sum(counts[name] for counts in per_source.values()) for name in SPLITS}
     return Curated(funnel.check(), sizes, {source: dict(counts) for source, counts in per_source.items()})
 
@@ -141,11 +144,8 @@ def _removal(
 ) -> tuple[str, str, dict[str, str]] | None:
     duplicate = duplicates.get(index)
     if duplicate is not None:
-        step = "exact_dedup" if duplicate.reason == "exact_duplicate" else "near_dedup"
-        return step, duplicate.reason, {
-            "detail": f"{duplicate.similarity} (matched {ids[duplicate.partner]})",
-            "duplicate_of": ids[duplicate.kept],
-        }
+        fields = duplicate.fields(ids)
+        return fields.pop("step"), fields.pop("reason"), fields
     if split == "test":
         return None
     found = test_index.match(row["document"], row["summary"], cleaning.decontamination_threshold)
@@ -155,30 +155,3 @@ def _removal(
         "detail": f"shares {found.shared} word {test_index.n}-grams ({found.share:.0%}) with test row {found.test_id}",
         "overlaps": found.test_id,
     }
-
-
-class _AtomicFiles(contextlib.AbstractContextManager):
-    """Text files written under temporary names and renamed into place together, only on success."""
-
-    def __init__(self, directory: Path, names: list[str]) -> None:
-        self._directory = directory
-        self._names = names
-        self._tmp = tempfile.TemporaryDirectory(dir=directory, prefix=".curate-")
-        self._files = {name: Path(self._tmp.name, name).open("w", encoding="utf-8") for name in names}  # noqa: SIM115
-
-    def __getitem__(self, name: str):  # noqa: ANN204 - a text file
-        return self._files[name]
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        for handle in self._files.values():
-            handle.close()
-        if exc_type is None:
-            for name in self._names:
-                os.replace(Path(self._tmp.name, name), self._directory / name)
-        self._tmp.cleanup()
-
-
-def _replace_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

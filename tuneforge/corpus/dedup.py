@@ -13,7 +13,7 @@ summaries (ACLSum's aspects) is two rows, not a duplicate.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -62,6 +62,26 @@ class Duplicate:
     reason: str  # "exact_duplicate" or "near_duplicate"
     partner: int  # the row this one was matched with (``kept`` itself, or a row chained to it)
     similarity: str
+
+    @property
+    def step(self) -> str:
+        return "exact_dedup" if self.reason == "exact_duplicate" else "near_dedup"
+
+    def fields(self, ids: Mapping[int, str]) -> dict[str, str]:
+        """What a removed row records about its removal, with row numbers turned into ids."""
+        return {
+            "step": self.step,
+            "reason": self.reason,
+            "detail": f"{self.similarity} as {ids[self.partner]}"
+            if self.reason == "exact_duplicate"
+            else f"near duplicate of {ids[self.partner]}: {self.similarity}",
+            "duplicate_of": ids[self.kept],
+        }
+
+    @staticmethod
+    def referenced(duplicates: Mapping[int, Duplicate]) -> set[int]:
+        """Rows whose ids the removed rows' records need."""
+        return {index for duplicate in duplicates.values() for index in (duplicate.kept, duplicate.partner)}
 
 
 # verify(earlier, later) -> a description of the similarity when the pair is a near duplicate, else None.

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tuneforge.atomic import AtomicFile
 from tuneforge.corpus import readers
 from tuneforge.corpus.readers import (
     DEFAULT_SUMMARY_SUFFIX,
@@ -327,35 +327,10 @@ class IngestReport:
                 "quarantine_reasons": reasons, "skipped": dict(self.skipped)}
 
 
-class _AtomicFile:
-    """A file written under a temporary name beside its destination and renamed into place by ``commit``."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        self.path, self._tmp = path, Path(tmp)
-        self._handle = os.fdopen(fd, "wb", buffering=1 << 20)
-
-    def write(self, data: bytes) -> None:
-        self._handle.write(data)
-
-    def commit(self) -> None:
-        self._handle.close()
-        os.replace(self._tmp, self.path)
-
-    def __enter__(self) -> _AtomicFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Drop the temporary file unless committed."""
-        self._handle.close()
-        self._tmp.unlink(missing_ok=True)
-
-
 class _Ingestion:
     """Routes each record of one source to the rows or the quarantine, and counts."""
 
-    def __init__(self, source: str, mapping: FieldMapping, rows: _AtomicFile, quarantine: _AtomicFile) -> None:
+    def __init__(self, source: str, mapping: FieldMapping, rows: AtomicFile, quarantine: AtomicFile) -> None:
         self.report = IngestReport(source=source)
         self.first_problem: Problem | None = None
         self._mapping, self._rows, self._quarantine = mapping, rows, quarantine
@@ -427,7 +402,7 @@ def ingest_source(
     options = ReadOptions(raw_root=Path(os.path.realpath(source_dir.parent)), format=config.format,
                           summary_suffix=config.text.summary_suffix, max_record_bytes=max_record_bytes,
                           columns=frozenset(_columns(config.fields)))
-    with _AtomicFile(rows_path) as rows, _AtomicFile(quarantine_path) as quarantine:
+    with AtomicFile(rows_path, "wb") as rows, AtomicFile(quarantine_path, "wb") as quarantine:
         ingestion = _Ingestion(source, config.fields, rows, quarantine)
         ingestion.run(source_dir, options)
         quarantine.commit()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from tuneforge.atomic import AtomicFile
 
 SPLITS = ("train", "validation", "test")
 
@@ -53,19 +53,13 @@ def read_examples(path: Path) -> list[Example]:
 
 def write_jsonl(path: Path, rows: Iterable[BaseModel | dict[str, Any]]) -> int:
     """Write rows atomically (temp file, then rename) so readers never see half a file. Returns the row count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for row in rows:
-                data = row.model_dump() if isinstance(row, BaseModel) else row
-                handle.write(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
-                count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with AtomicFile(path) as handle:
+        for row in rows:
+            data = row.model_dump() if isinstance(row, BaseModel) else row
+            handle.write(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+        handle.commit()
     return count
 
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuneforge.atomic import write_text_atomically
 from tuneforge.corpus.clean import clean_file
-from tuneforge.corpus.curate import MANIFEST_FILE, REMOVED_FILE, SPLITS, curate_sources
+from tuneforge.corpus.curate import MANIFEST_FILE, REMOVED_FILE, curate_sources
 from tuneforge.corpus.ingest import SourceError, check_source_name, ingest_source, require_sources
+from tuneforge.corpus.records import SPLITS
 from tuneforge.layout import Layout
 from tuneforge.profiles import Profile
 
@@ -93,8 +95,7 @@ def all_sources(layout: Layout) -> list[str]:
 
 
 def _write_report(path: Path, figures: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+    return write_text_atomically(path, json.dumps(figures, indent=2, sort_keys=True) + "\n")
 
 
 def _read_report(path: Path) -> dict[str, Any]:
