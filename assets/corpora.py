@@ -72,7 +72,7 @@ def cleaned_corpus(
     """Unicode repair, markup stripping, normalization, pair checks, language ID, Gopher quality rules, PII
     redaction, exact and near-duplicate removal; the funnel shows what each step removed or changed."""
     profile = workspace.load_profile()
-    report = stages.clean(workspace.layout, context.partition_key, profile)
+    report = stages.clean(workspace.layout, context.partition_key, profile, log=context.log.info)
     dvc.commit("clean")
     kept_path, rejected_path = report.outputs[:2]
     figures = report.figures

@@ -248,3 +248,13 @@ def test_real_scitldr_rows_survive_cleaning(tmp_path):
                          "document": " ".join(record["source"]), "summary": record["target"][0]})
     funnel, kept, rejected = run_clean(tmp_path, rows, CleaningConfig())
     assert len(kept) >= 0.97 * len(rows), {r["id"]: (r["reason"], r["detail"]) for r in rejected.values()}
+
+
+def test_cleaning_reports_progress_and_always_the_last_chunk(tmp_path):
+    from tuneforge.progress import Progress
+
+    lines: list[str] = []
+    rows_path = write_rows(tmp_path / "rows.jsonl", [row(i) for i in range(30)])
+    clean_file(rows_path, tmp_path / "kept.jsonl", tmp_path / "rejected.jsonl", CleaningConfig(min_document_words=5),
+               workers=1, progress=Progress(lines.append, "cleaning s", total=30, every=3600))
+    assert len(lines) == 1 and lines[0].startswith("cleaning s: 30/30 rows (100%)")

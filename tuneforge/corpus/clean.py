@@ -56,10 +56,15 @@ class ChunkResult:
 
 
 def clean_file(
-    rows_path: Path, kept_path: Path, rejected_path: Path, config: CleaningConfig, workers: int | None = None
+    rows_path: Path,
+    kept_path: Path,
+    rejected_path: Path,
+    config: CleaningConfig,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Funnel:
     """Clean the canonical rows in ``rows_path``; both outputs are replaced atomically. ``workers`` overrides the
-    config's process count (1 runs in this process)."""
+    config's process count (1 runs in this process); ``progress`` is called with the rows done after each chunk."""
     workers = _workers(rows_path, config, workers)
     kept_path.parent.mkdir(parents=True, exist_ok=True)
     rejected_path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +85,8 @@ def clean_file(
                     survivors.append(0, spool.tell())
                     spool.write(line.encode("utf-8"))
                 finder.add(chunk.exact_keys, chunk.bands)
+                if progress is not None:
+                    progress(funnel.rows_in)
         with survivors:
             duplicates = finder.find(dedup.NearDuplicateCheck(
                 survivors, config.near_duplicate_threshold, config.near_duplicate_summary_threshold

@@ -8,6 +8,7 @@ figures travel with the data version, and the assets show them as metadata.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from tuneforge.corpus.ingest import SourceError, check_source_name, ingest_sourc
 from tuneforge.corpus.records import SPLITS
 from tuneforge.layout import Layout
 from tuneforge.profiles import Profile
+from tuneforge.progress import Progress
 
 
 @dataclass
@@ -41,15 +43,19 @@ def ingest(layout: Layout, source: str, profile: Profile) -> StageReport:
     return StageReport(outputs=[rows_path, quarantine_path, report_path], figures=figures)
 
 
-def clean(layout: Layout, source: str, profile: Profile) -> StageReport:
+def clean(
+    layout: Layout, source: str, profile: Profile, log: Callable[[str], None] | None = None
+) -> StageReport:
+    """``log`` receives progress lines (rows done, rate, ETA) while a large source is cleaned."""
     check_source_name(source)
     rows_path = layout.ingested / f"{source}.jsonl"
     if not rows_path.exists():
         raise SourceError(f"{rows_path} is missing: materialize the raw corpus of source {source!r} first.")
     kept_path = layout.cleaned / f"{source}.jsonl"
     rejected_path = layout.cleaned / f"{source}.rejected.jsonl"
-    funnel = clean_file(rows_path, kept_path, rejected_path, profile.cleaning)
     ingested = _read_report(layout.ingested / f"{source}.report.json")
+    progress = Progress(log, f"cleaning {source}", ingested.get("rows")) if log else None
+    funnel = clean_file(rows_path, kept_path, rejected_path, profile.cleaning, progress=progress)
     figures = {
         "records_read": ingested.get("records_read", funnel.rows_in),
         "quarantined": ingested.get("quarantined", 0),
