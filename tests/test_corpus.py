@@ -12,6 +12,7 @@ from tuneforge.corpus.split import split_of
 from tuneforge.corpus.text import normalize_text, repair_unicode, strip_markup
 from tuneforge.layout import Layout
 from tuneforge.profiles import CleaningConfig, SplitConfig, load_profile
+from tuneforge.progress import Progress
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "scitldr-a"
 WORDS = [
@@ -251,8 +252,6 @@ def test_real_scitldr_rows_survive_cleaning(tmp_path):
 
 
 def test_cleaning_reports_progress_and_always_the_last_chunk(tmp_path):
-    from tuneforge.progress import Progress
-
     lines: list[str] = []
     rows_path = write_rows(tmp_path / "rows.jsonl", [row(i) for i in range(30)])
     clean_file(rows_path, tmp_path / "kept.jsonl", tmp_path / "rejected.jsonl", CleaningConfig(min_document_words=5),
