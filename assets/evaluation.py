@@ -17,6 +17,7 @@ from tuneforge.evaluation.report import (
     fixed_sample,
     render_markdown,
 )
+from tuneforge.evaluation.rouge import metric_spec
 from tuneforge.fingerprint import fingerprint
 
 
@@ -48,7 +49,7 @@ def evaluation_report(
         models.append(ModelUnderTest("champion", Path(champion.adapter_dir), instructions))
     key = fingerprint(
         base=base_model["sha256"], test=file_md5(test_path), evaluation=profile.evaluation.model_dump(),
-        models=[(m.label, str(m.adapter_dir)) for m in models],
+        metric=metric_spec(), models=[(m.label, str(m.adapter_dir)) for m in models],
     )
     report_dir = layout.reports / key
     if (report_dir / REPORT_MD).exists():

@@ -89,7 +89,7 @@ def evaluate(
         test_rows=len(sample), test_rows_available=len(test_rows), sample_note=note,
         metric=metric_spec(), ids=[row.id for row in sample],
     )
-    references = [row.summary for row in sample]
+    references = [row.all_references for row in sample]
     for entry in models:
         log(f"generating {len(sample)} summaries with the {entry.label} model")
         model, tokenizer = load_for_inference(base_dir, entry.adapter_dir)
