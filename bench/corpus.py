@@ -53,13 +53,11 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
-from tuneforge.embedded import package_dir
+from tuneforge.corpus import aclsum
 
 WORK_DIR = Path(__file__).resolve().parent / ".work"
 SCITLDR_DIR = Path(os.environ.get("SCITLDR_DIR", "/work/shared/data/scitldr-a"))
-ACLSUM_SECTIONS = ("abstract", "introduction", "conclusion")
-ACLSUM_ASPECTS = ("challenge", "approach", "outcome")
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: ACLSum papers in id order (tuneforge.corpus.aclsum.papers)
 MIN_SENTENCE, MAX_SENTENCE = 30, 400
 RUN_SHARE = 0.45  # the consecutive run from one paper fills at most this share of a document
 
@@ -77,17 +75,11 @@ class Paper:
 @cache
 def load_papers(scitldr_dir: Path = SCITLDR_DIR) -> tuple[Paper, ...]:
     papers: list[Paper] = []
-    dataset = package_dir("aclsum", "aclsum") / "dataset"
-    for split in ("train", "val", "test"):
-        with (dataset / f"{split}.jsonl").open(encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                paper = json.loads(line)
-                sentences = tuple(s for section in ACLSUM_SECTIONS for s in paper["sentences"].get(section, []) if s)
-                summaries = tuple(paper["summary"][aspect] for aspect in ACLSUM_ASPECTS if paper["summary"].get(aspect))
-                if sentences and summaries:
-                    papers.append(Paper(f"aclsum/{paper['id']}", sentences, summaries))
+    for paper in aclsum.papers():
+        sentences = tuple(s for section in aclsum.SECTIONS for s in paper["sentences"].get(section, []) if s)
+        summaries = tuple(paper["summary"][aspect] for aspect in aclsum.ASPECTS if paper["summary"].get(aspect))
+        if sentences and summaries:
+            papers.append(Paper(f"aclsum/{paper['id']}", sentences, summaries))
     if not (scitldr_dir / "train.jsonl").exists():
         raise FileNotFoundError(f"SciTLDR-A is not at {scitldr_dir} (set SCITLDR_DIR to its directory)")
     for split in ("train", "dev", "test"):

@@ -16,7 +16,8 @@ ASPECTS = ("challenge", "approach", "outcome")
 SECTIONS = ("abstract", "introduction", "conclusion")
 
 
-def _papers() -> list[dict]:
+def papers() -> list[dict]:
+    """Every ACLSum paper of the installed wheel (all splits), sorted by id."""
     dataset = package_dir("aclsum", "aclsum") / "dataset"
     papers = []
     for split in ("train", "val", "test"):
@@ -28,14 +29,14 @@ def _papers() -> list[dict]:
 def place_aclsum(raw_dir: Path, limit: int | None = None, overwrite: bool = False) -> dict[str, Path]:
     """Write ``<raw_dir>/aclsum-<aspect>/aclsum.jsonl`` (the first ``limit`` papers by id, or all); existing files
     are kept unless ``overwrite``."""
-    papers = None
+    selected = None
     written = {}
     for aspect in ASPECTS:
         path = raw_dir / f"aclsum-{aspect}" / "aclsum.jsonl"
         written[f"aclsum-{aspect}"] = path
         if path.exists() and not overwrite:
             continue
-        papers = papers or _papers()[:limit]
+        selected = selected or papers()[:limit]
         rows = (
             {
                 "id": paper["id"],
@@ -44,7 +45,7 @@ def place_aclsum(raw_dir: Path, limit: int | None = None, overwrite: bool = Fals
                 "document": " ".join(s for section in SECTIONS for s in paper["sentences"].get(section, [])),
                 "summary": paper["summary"][aspect],
             }
-            for paper in papers
+            for paper in selected
         )
         write_jsonl(path, rows)
     return written
