@@ -24,33 +24,34 @@ class ModelUnderTest:
 
 
 @dataclass
-class ModelScores:
-    label: str
-    adapter_dir: str | None
-    scores: dict[str, float]
-    by_source: dict[str, dict[str, float]]
-    per_example: list[dict[str, float]]
-    predictions: list[str]
+class Comparison:
+    """A paired comparison of two models' per-example scores on the same rows (``model`` minus ``against``)."""
+
+    model: str
+    against: str
+    metric: str
+    mean_difference: float
+    interval: tuple[float, float]
+    p_value: float  # one-sided: the chance of a difference this large if ``model`` were not better
+    wins: int
+    losses: int
+    ties: int
 
 
 @dataclass
-class EvaluationReport:
-    test_rows: int
-    test_rows_available: int
-    sample_note: str
-    metric: dict
-    models: dict[str, ModelScores] = field(default_factory=dict)
-    ids: list[str] = field(default_factory=list)
-
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / REPORT_JSON).write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, directory: Path) -> EvaluationReport:
-        data = json.loads((directory / REPORT_JSON).read_text())
-        data["models"] = {label: ModelScores(**scores) for label, scores in data["models"].items()}
-        return cls(**data)
+class ModelScores:
+    label: str  # "base", "candidate", "champion", or "lead" (the extractive baseline)
+    adapter_dir: str | None
+    scores: dict[str, float]  # metric -> mean over rows
+    intervals: dict[str, tuple[float, float]]  # metric -> bootstrap confidence interval of the mean
+    by_source: dict[str, dict[str, float]]  # source -> metric -> mean
+    per_example: list[dict[str, float]]  # in the order of EvaluationReport.ids
+    predictions: list[str]
+    finished: list[bool]  # False where generation stopped at max_new_tokens
+    lengths: dict[str, float]  # words per output: mean, median, min, max
+    degenerate: dict[str, float]  # rates of empty, truncated, repetitive and any
+    faithfulness: dict[str, float]  # unsupported_number_share, unsupported_entity_share
+    safety: dict  # probes, flagged, rate, flagged_outputs [{probe, output, terms}]
 
 
 def fixed_sample(rows: list[Example], limit: int | None) -> list[Example]:
