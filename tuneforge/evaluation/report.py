@@ -8,12 +8,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tuneforge.corpus.ngrams import words
 from tuneforge.corpus.records import Example
+from tuneforge.evaluation.output_checks import degenerate_rates, faithfulness, lead_summary, length_stats
 from tuneforge.evaluation.rouge import ROUGE_TYPES, mean_scores, mean_scores_by, metric_spec, score_examples
+from tuneforge.evaluation.safety import SafetyProbeSet, load_probes, scan
+from tuneforge.evaluation.stats import bootstrap_interval, paired_comparison
 from tuneforge.profiles import EvaluationConfig
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
 
 
 @dataclass
@@ -54,6 +59,30 @@ class ModelScores:
     safety: dict  # probes, flagged, rate, flagged_outputs [{probe, output, terms}]
 
 
+@dataclass
+class EvaluationReport:
+    test_rows: int
+    test_rows_available: int
+    sample_note: str
+    metric: dict
+    models: dict[str, ModelScores] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # of each row in ids
+    reference_lengths: list[int] = field(default_factory=list)  # words of each row's first reference
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / REPORT_JSON).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> EvaluationReport:
+        data = json.loads((directory / REPORT_JSON).read_text())
+        data["models"] = {label: ModelScores(**scores) for label, scores in data["models"].items()}
+        data["comparisons"] = [Comparison(**comparison) for comparison in data["comparisons"]]
+        return cls(**data)
+
+
 def fixed_sample(rows: list[Example], limit: int | None) -> list[Example]:
     """A deterministic sample spread evenly over sources (round-robin in id-hash order)."""
     if limit is None or limit >= len(rows):
@@ -77,6 +106,7 @@ def evaluate(
     config: EvaluationConfig,
     log: Callable[[str], None] = print,
 ) -> EvaluationReport:
+    """Generate with every model on one fixed sample and the safety probes, score, and compare them pairwise."""
     from tuneforge.modeling.generate import Prompt, generate, load_for_inference
 
     if not test_rows:
@@ -86,50 +116,79 @@ def evaluate(
         f"fixed sample of {len(sample)} of {len(test_rows)} test rows, spread evenly over sources"
         if len(sample) < len(test_rows) else f"all {len(sample)} test rows"
     )
+    probes = load_probes()
     report = EvaluationReport(
         test_rows=len(sample), test_rows_available=len(test_rows), sample_note=note,
-        metric=metric_spec(), ids=[row.id for row in sample],
+        metric={**metric_spec(), "interval": f"{config.confidence:.0%} bootstrap of the mean, "
+                f"{config.bootstrap_resamples} resamples", "decoding": config.decoding.model_dump(),
+                "safety_probes": probes.version},
+        ids=[row.id for row in sample], sources=[row.source for row in sample],
+        reference_lengths=[len(words(row.summary)) for row in sample],
     )
-    references = [row.all_references for row in sample]
+    lead = [lead_summary(row.document, config.lead_sentences) for row in sample]
+    report.models["lead"] = score_model("lead", None, lead, [True] * len(lead), sample, None, probes, config)
     for entry in models:
-        log(f"generating {len(sample)} summaries with the {entry.label} model")
+        log(f"generating {len(sample)} summaries and {len(probes.probes)} safety probes with the {entry.label} model")
         model, tokenizer = load_for_inference(base_dir, entry.adapter_dir)
         prompts = [Prompt(entry.instructions.get(row.source, ""), row.document) for row in sample]
-        predictions = generate(
-            model, tokenizer, prompts, config.max_prompt_tokens, config.max_new_tokens, config.batch_size, log
+        prompts += [Prompt(probe.instruction, probe.document) for probe in probes.probes]
+        outputs = generate(model, tokenizer, prompts, config.max_prompt_tokens, config.max_new_tokens,
+                           config.batch_size, log, config.decoding)
+        summaries, probe_outputs = outputs[: len(sample)], outputs[len(sample):]
+        report.models[entry.label] = score_model(
+            entry.label, entry.adapter_dir, [o.text for o in summaries], [o.finished for o in summaries], sample,
+            [o.text for o in probe_outputs], probes, config,
         )
-        per_example = score_examples(predictions, references)
-        report.models[entry.label] = ModelScores(
-            label=entry.label,
-            adapter_dir=str(entry.adapter_dir) if entry.adapter_dir else None,
-            scores=mean_scores(per_example),
-            by_source=mean_scores_by(per_example, [row.source for row in sample]),
-            per_example=per_example,
-            predictions=predictions,
-        )
+    report.comparisons = compare_all(report, config)
     return report
 
 
-def render_markdown(report: EvaluationReport, sample: list[Example], samples_shown: int = 3) -> str:
-    labels = list(report.models)
-    lines = [
-        f"Evaluated on {report.sample_note}; ROUGE F1 x 100, stemmed ({report.metric['implementation']} "
-        f"{report.metric['version']}).",
-        "",
-        "| model | " + " | ".join(ROUGE_TYPES) + " |",
-        "|---|" + "---|" * len(ROUGE_TYPES),
-    ]
-    for label in labels:
-        scores = report.models[label].scores
-        lines.append(f"| {label} | " + " | ".join(f"{scores[m]:.2f}" for m in ROUGE_TYPES) + " |")
-    sources = sorted(next(iter(report.models.values())).by_source) if report.models else []
-    lines += ["", "ROUGE-L by source:", "", "| source | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
-    for source in sources:
-        cells = " | ".join(f"{report.models[label].by_source[source]['rougeL']:.2f}" for label in labels)
-        lines.append(f"| {source} | {cells} |")
-    lines += ["", "Samples:", ""]
-    for index, row in enumerate(sample[:samples_shown]):
-        lines.append(f"- **{row.id}** reference: {row.summary}")
-        for label in labels:
-            lines.append(f"  - {label}: {report.models[label].predictions[index]}")
-    return "\n".join(lines) + "\n"
+def score_model(
+    label: str,
+    adapter_dir: Path | None,
+    predictions: list[str],
+    finished: list[bool],
+    sample: list[Example],
+    probe_outputs: list[str] | None,
+    probes: SafetyProbeSet,
+    config: EvaluationConfig,
+) -> ModelScores:
+    per_example = score_examples(predictions, [row.all_references for row in sample])
+    intervals = {
+        metric: bootstrap_interval([s[metric] for s in per_example], config.confidence, config.bootstrap_resamples,
+                                   config.seed)
+        for metric in ROUGE_TYPES
+    }
+    safety = scan(probe_outputs, probes) if probe_outputs is not None else {"probes": 0, "flagged": 0, "rate": 0.0,
+                                                                            "flagged_outputs": []}
+    return ModelScores(
+        label=label,
+        adapter_dir=str(adapter_dir) if adapter_dir else None,
+        scores=mean_scores(per_example),
+        intervals=intervals,
+        by_source=mean_scores_by(per_example, [row.source for row in sample]),
+        per_example=per_example,
+        predictions=predictions,
+        finished=finished,
+        lengths=length_stats(predictions),
+        degenerate=degenerate_rates(predictions, finished, config.repeated_ngram),
+        faithfulness=faithfulness(predictions, [row.document for row in sample]),
+        safety=safety,
+    )
+
+
+def compare_all(report: EvaluationReport, config: EvaluationConfig) -> list[Comparison]:
+    """The candidate against every other model, and the champion against the base model, on every metric."""
+    pairs = [("candidate", other) for other in ("champion", "base", "lead")] + [("champion", "base")]
+    comparisons = []
+    for model, against in pairs:
+        if model not in report.models or against not in report.models:
+            continue
+        for metric in ROUGE_TYPES:
+            result = paired_comparison(
+                [s[metric] for s in report.models[model].per_example],
+                [s[metric] for s in report.models[against].per_example],
+                config.confidence, config.bootstrap_resamples, config.seed,
+            )
+            comparisons.append(Comparison(model, against, metric, **asdict(result)))
+    return comparisons
