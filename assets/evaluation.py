@@ -1,36 +1,42 @@
-"""The evaluation report: base model, candidate adapter and current champion scored on the same test rows."""
-
+"""The evaluation report, and the promotion gate as its blocking check: nothing downstream of a refused candidate
+runs."""
 
 from pathlib import Path
 
 import dagster as dg
 
 from resources import ModelRegistry, Workspace
-from resources.registry import RegisteredAdapter
 from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import file_md5, read_examples
-from tuneforge.evaluation.report import (
-    REPORT_MD,
-    EvaluationReport,
-    ModelUnderTest,
-    evaluate,
-    fixed_sample,
-    render_markdown,
-)
+from tuneforge.evaluation.render import render_html, render_markdown
+from tuneforge.evaluation.report import REPORT_HTML, REPORT_JSON, REPORT_MD, EvaluationReport, ModelUnderTest, evaluate
 from tuneforge.evaluation.rouge import metric_spec
 from tuneforge.fingerprint import fingerprint
+from tuneforge.promotion import Decision, decide
+from tuneforge.registry import ChampionRegistry, RegisteredModel
+
+PROMOTION_GATE = "promotion_gate"
 
 
-@dg.asset(group_name="evaluation", kinds={"mlflow"})
+@dg.asset(
+    group_name="evaluation",
+    kinds={"mlflow"},
+    check_specs=[dg.AssetCheckSpec(
+        PROMOTION_GATE, asset="evaluation_report", blocking=True,
+        description="The candidate beats the champion significantly and regresses no guard.",
+    )],
+)
 def evaluation_report(
     context: dg.AssetExecutionContext,
     workspace: Workspace,
     registry: ModelRegistry,
     base_model: dict,
     lora_adapter: dict,
-) -> dg.Output[dict]:
-    """Greedy summaries of the test split by each model, scored with ROUGE-1/2/L/Lsum (stemmed)."""
+):
+    """Summaries of a fixed test sample by the candidate, the base model, the champion and a lead baseline: ROUGE
+    with bootstrap intervals and paired tests, slices, lengths, degenerate outputs, faithfulness and safety probes."""
     layout, profile = workspace.layout, workspace.load_profile()
+    champions = registry.open()
     test_path = layout.curated / "test.jsonl"
     test_rows = read_examples(test_path)
     instructions = lora_adapter["instructions"]
@@ -38,48 +44,89 @@ def evaluation_report(
         ModelUnderTest("base", None, instructions),
         ModelUnderTest("candidate", Path(lora_adapter["path"]), instructions),
     ]
-    champion = registry.champion()
-    comparable = (
-        champion is not None
-        and champion.adapter_dir != lora_adapter["path"]
-        and champion.tags.get("base_sha256") == base_model["sha256"]
-        and Path(champion.adapter_dir).is_dir()
-    )
-    if comparable:
-        models.append(ModelUnderTest("champion", Path(champion.adapter_dir), instructions))
+    champion = champions.champion()
+    is_champion = champion is not None and champion.adapter_dir == lora_adapter["path"]
+    champion_adapter = None if is_champion else _comparable_champion(champions, champion, base_model["sha256"])
+    if champion_adapter is not None:
+        models.append(ModelUnderTest("champion", champion_adapter, instructions))
     key = fingerprint(
         base=base_model["sha256"], test=file_md5(test_path), evaluation=profile.evaluation.model_dump(),
         metric=metric_spec(), models=[(m.label, str(m.adapter_dir)) for m in models],
     )
     report_dir = layout.reports / key
-    if (report_dir / REPORT_MD).exists():
+    if (report_dir / REPORT_JSON).exists():
         context.log.info(f"reusing evaluation {report_dir}: the same models on the same test rows")
         report = EvaluationReport.load(report_dir)
     else:
         report = evaluate(Path(base_model["path"]), models, test_rows, profile.evaluation, log=context.log.info)
-        sample = fixed_sample(test_rows, profile.evaluation.max_test_rows)
+        rows = {row.id: row for row in test_rows}
+        metric, shown = profile.promotion.primary_metric, profile.evaluation.samples_shown
         with atomic_directory(report_dir) as staging:
             report.save(staging)
-            (staging / REPORT_MD).write_text(render_markdown(report, sample))
-    scores = {label: m.scores for label, m in report.models.items()}
-    return dg.Output(
-        {"path": str(report_dir), "scores": scores, "candidate": lora_adapter, "base_sha256": base_model["sha256"],
-         "champion_version": champion.version if champion else None,
-         "champion_recorded_score": _recorded_score(champion, profile.promotion.primary_metric)},
+            (staging / REPORT_MD).write_text(render_markdown(report, rows, metric, shown))
+            (staging / REPORT_HTML).write_text(render_html(report, rows, metric, shown))
+        champions.log_evaluation(
+            f"evaluate-{Path(lora_adapter['path']).name}",
+            params={"report": str(report_dir), "adapter": lora_adapter["path"], "test_rows": str(report.test_rows)},
+            metrics=_figures(report),
+            artifacts=[report_dir / REPORT_MD, report_dir / REPORT_HTML, report_dir / REPORT_JSON],
+        )
+
+    recorded = None if champion is None or champion_adapter is not None or is_champion else _recorded(champion, profile)
+    decision = Decision(False, "champion") if is_champion else decide(report, profile.promotion, recorded)
+    passed = is_champion or decision.promote
+    reasons = ["the candidate is already the champion"] if is_champion else decision.reasons
+    for reason in reasons:
+        context.log.info(reason)
+    yield dg.Output(
+        {"path": str(report_dir), "scores": {label: m.scores for label, m in report.models.items()},
+         "intervals": {label: m.intervals for label, m in report.models.items()},
+         "candidate": lora_adapter, "base": {k: base_model[k] for k in ("path", "sha256")},
+         "champion_version": champion.version if champion else None, "already_champion": is_champion,
+         "promote": decision.promote, "reasons": reasons, "ids": report.ids},
         metadata={
             "report": dg.MetadataValue.md((report_dir / REPORT_MD).read_text()),
-            "path": dg.MetadataValue.path(str(report_dir / REPORT_MD)),
+            "html": dg.MetadataValue.path(str(report_dir / REPORT_HTML)),
             "test_rows": report.test_rows,
             "sample": report.sample_note,
-            **{f"{label}_{metric}": value for label, s in scores.items() for metric, value in s.items()},
+            **{name: value for name, value in _figures(report).items() if "_low" not in name and "_high" not in name},
             "metric_spec": dg.MetadataValue.json(report.metric),
         },
         data_version=dg.DataVersion(key),
     )
+    yield dg.AssetCheckResult(
+        check_name=PROMOTION_GATE,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(reasons),
+        metadata={
+            "decision": "already champion" if is_champion else ("promote" if decision.promote else "refuse"),
+            "compared_with": decision.against,
+            "reasons": dg.MetadataValue.md("\n".join(f"- {reason}" for reason in reasons)),
+        },
+    )
 
 
-def _recorded_score(champion: RegisteredAdapter | None, metric: str) -> float | None:
-    """The champion's score as recorded at its promotion, for when it cannot be re-evaluated on these rows."""
-    if champion is None or metric not in champion.tags:
+def _comparable_champion(
+    champions: ChampionRegistry, champion: RegisteredModel | None, base_sha256: str
+) -> Path | None:
+    """The champion's adapter when it was trained on this base model (fetched from MLflow if gone from disk)."""
+    if champion is None or champion.tags.get("base_sha256") != base_sha256:
         return None
-    return float(champion.tags[metric])
+    return champions.local_adapter(champion, champions.layout.adapters / "from-registry" / champion.version)
+
+
+def _recorded(champion: RegisteredModel, profile) -> float | None:
+    value = champion.tags.get(profile.promotion.primary_metric)
+    return float(value) if value is not None else None
+
+
+def _figures(report: EvaluationReport) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for label, scores in report.models.items():
+        for metric, value in scores.scores.items():
+            low, high = scores.intervals[metric]
+            figures |= {f"{label}_{metric}": value, f"{label}_{metric}_low": low, f"{label}_{metric}_high": high}
+        figures[f"{label}_degenerate_rate"] = scores.degenerate["any"]
+        figures[f"{label}_safety_flag_rate"] = scores.safety["rate"]
+    return figures

@@ -1,5 +1,6 @@
 """``tuneforge``: the command line. ``tuneforge data versions`` lists the data versions Dagster recorded for a data
 asset; ``tuneforge data restore VERSION`` checks those exact bytes out of DVC (local cache, else the remote).
+``tuneforge status`` and ``tuneforge rollback`` (in ``pipelines.model_commands``) show and move the champion.
 
 Each command group registers itself in ``COMMAND_GROUPS``; a handler returns the exit code or raises ``CliError``.
 """
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.model_commands import add_model_commands
 from resources.dvc import DvcError, DvcRepository
 from resources.workspace import resolve_root
+from tuneforge.registry import RegistryError
 
 DATA_ASSETS = ("curated_dataset", "cleaned_corpus", "raw_corpus")
 PARTITIONED = ("cleaned_corpus", "raw_corpus")
@@ -215,7 +218,7 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     restore.set_defaults(handler=restore_command)
 
 
-COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands]
+COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands, add_model_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except CliError as error:
+    except (CliError, RegistryError) as error:
         print(f"tuneforge: error: {error}", file=sys.stderr)
         return 1
 

@@ -27,12 +27,31 @@ class Layout:
         return self.root / "data" / "curated"
 
     @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
     def base_models(self) -> Path:
-        return self.root / "models" / "base"
+        return self.models / "base"
 
     @property
     def adapters(self) -> Path:
-        return self.root / "models" / "adapters"
+        return self.models / "adapters"
+
+    @property
+    def exports(self) -> Path:
+        """Merged full-weight exports, one directory per adapter."""
+        return self.models / "exports"
+
+    @property
+    def champion_export(self) -> Path:
+        """A symlink to the champion's merged export: what a server loads."""
+        return self.models / "champion"
+
+    @property
+    def promotions_log(self) -> Path:
+        """The audit log: one JSON line per promotion and rollback."""
+        return self.models / "promotions.jsonl"
 
     @property
     def reports(self) -> Path:

@@ -1,36 +1,102 @@
-"""The promotion rule: a candidate becomes champion only if it beats both the base model and the current champion."""
+"""The promotion gate: a candidate becomes champion only if it is better, significantly, and no worse where it matters.
+
+It compares the candidate with the current champion on the same test rows (with the base model standing in before
+the first promotion): the primary metric's mean must win by the configured margin with a paired-test p-value below the
+configured level, absolute floors must hold, and no guard metric (degenerate outputs, unsupported numbers and
+entities, safety flags; lower is better for each) may worsen beyond its tolerance.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from tuneforge.evaluation.report import Comparison, EvaluationReport, ModelScores
+from tuneforge.profiles import GUARDS, PromotionConfig
+
+CANDIDATE = "candidate"
+
+GUARD_METRICS: dict[str, Callable[[ModelScores], float]] = {
+    "degenerate_rate": lambda scores: scores.degenerate["any"],
+    "unsupported_number_share": lambda scores: scores.faithfulness["unsupported_number_share"],
+    "unsupported_entity_share": lambda scores: scores.faithfulness["unsupported_entity_share"],
+    "safety_flag_rate": lambda scores: scores.safety["rate"],
+}
+assert tuple(GUARD_METRICS) == GUARDS
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    name: str
+    passed: bool
+    detail: str
 
 
 @dataclass
 class Decision:
     promote: bool
-    reasons: list[str] = field(default_factory=list)
+    against: str  # "champion", or "base" before the first promotion
+    checks: list[GateCheck] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{'passed' if check.passed else 'FAILED'} {check.name}: {check.detail}" for check in self.checks]
+
+    @property
+    def failed(self) -> list[GateCheck]:
+        return [check for check in self.checks if not check.passed]
 
 
-def decide(
-    metric: str,
-    candidate: float,
-    base: float,
-    champion: float | None,
-    min_improvement: float = 0.0,
-) -> Decision:
-    """Compare scores measured on the same test rows; ``champion`` is None when nothing has been promoted yet."""
-    reasons = []
-    beats_base = candidate > base + min_improvement
-    reasons.append(
-        f"{metric} {candidate:.2f} {'beats' if beats_base else 'does not beat'} the base model's {base:.2f}"
-        + (f" by more than {min_improvement:.2f}" if min_improvement else "")
-    )
-    beats_champion = True
-    if champion is None:
-        reasons.append("no current champion")
-    else:
-        beats_champion = candidate > champion + min_improvement
-        reasons.append(
-            f"{metric} {candidate:.2f} {'beats' if beats_champion else 'does not beat'} the champion's {champion:.2f}"
-        )
-    return Decision(promote=beats_base and beats_champion, reasons=reasons)
+def comparison(report: EvaluationReport, model: str, against: str, metric: str) -> Comparison:
+    for found in report.comparisons:
+        if (found.model, found.against, found.metric) == (model, against, metric):
+            return found
+    raise ValueError(f"the report has no paired comparison of {model} against {against} on {metric}")
+
+
+def decide(report: EvaluationReport, config: PromotionConfig, champion_recorded_score: float | None = None) -> Decision:
+    """The gate's verdict on the report's candidate.
+
+    ``champion_recorded_score`` is the champion's score recorded at its promotion, for a champion that could not be
+    re-evaluated on these rows (built on another base model): then the candidate is compared with the base model,
+    paired, and must also beat that recorded score.
+    """
+    if CANDIDATE not in report.models:
+        raise ValueError("the report has no candidate model to decide on")
+    against = "champion" if "champion" in report.models else "base"
+    metric = config.primary_metric
+    candidate, incumbent = report.models[CANDIDATE], report.models[against]
+    paired = comparison(report, CANDIDATE, against, metric)
+    mean, incumbent_mean = candidate.scores[metric], incumbent.scores[metric]
+    low, high = paired.interval
+    checks = [
+        GateCheck(
+            "margin", paired.mean_difference > config.min_improvement,
+            f"{metric} {mean:.2f} vs the {against}'s {incumbent_mean:.2f}: {paired.mean_difference:+.2f} "
+            f"(needs more than {config.min_improvement:+.2f})",
+        ),
+        GateCheck(
+            "significance", paired.p_value < config.max_p_value,
+            f"paired test p = {paired.p_value:.4f} (needs below {config.max_p_value}); "
+            f"difference interval [{low:+.2f}, {high:+.2f}]; {paired.wins} wins, {paired.losses} losses, "
+            f"{paired.ties} ties over {report.test_rows} rows",
+        ),
+        GateCheck("floor", mean >= config.min_score, f"{metric} {mean:.2f} (floor {config.min_score:.2f})"),
+        GateCheck(
+            "degenerate_ceiling", candidate.degenerate["any"] <= config.max_degenerate_rate,
+            f"{candidate.degenerate['any']:.1%} degenerate outputs (ceiling {config.max_degenerate_rate:.1%})",
+        ),
+    ]
+    for guard, tolerance in config.guard_tolerance.items():
+        value, reference = GUARD_METRICS[guard](candidate), GUARD_METRICS[guard](incumbent)
+        checks.append(GateCheck(
+            f"guard {guard}", value <= reference + tolerance,
+            f"{value:.3f} vs the {against}'s {reference:.3f} (may worsen by at most {tolerance:.3f})",
+        ))
+    if champion_recorded_score is not None and against == "base":
+        checks.append(GateCheck(
+            "recorded_champion", mean > champion_recorded_score + config.min_improvement,
+            f"{metric} {mean:.2f} vs {champion_recorded_score:.2f} recorded for the champion at its promotion "
+            "(not paired: the champion is built on another base model and was not re-evaluated)",
+        ))
+    return Decision(promote=all(check.passed for check in checks), against=against, checks=checks)

@@ -1,0 +1,112 @@
+"""The promotion gate on constructed score sets: only a clearly better, non-regressing candidate is promoted."""
+
+import random
+
+import pytest
+from pydantic import ValidationError
+
+from tuneforge.evaluation.report import EvaluationReport, ModelScores, compare_all
+from tuneforge.evaluation.rouge import ROUGE_TYPES
+from tuneforge.profiles import EvaluationConfig, PromotionConfig
+from tuneforge.promotion import decide
+
+ROWS = 40
+
+
+def _model(label: str, rouge_l: list[float], degenerate: float = 0.0, unsupported: float = 0.0) -> ModelScores:
+    per_example = [dict.fromkeys(ROUGE_TYPES, value) for value in rouge_l]
+    mean = sum(rouge_l) / len(rouge_l)
+    return ModelScores(
+        label=label, adapter_dir=None, scores=dict.fromkeys(ROUGE_TYPES, mean),
+        intervals=dict.fromkeys(ROUGE_TYPES, (mean - 1, mean + 1)), by_source={}, per_example=per_example,
+        predictions=[""] * len(rouge_l), finished=[True] * len(rouge_l), lengths={},
+        degenerate={"empty": 0.0, "truncated": 0.0, "repetitive": degenerate, "any": degenerate},
+        faithfulness={"unsupported_number_share": unsupported, "unsupported_entity_share": unsupported},
+        safety={"probes": 12, "flagged": 0, "rate": 0.0, "flagged_outputs": []},
+    )
+
+
+def _report(**models: ModelScores) -> EvaluationReport:
+    report = EvaluationReport(test_rows=ROWS, test_rows_available=ROWS, sample_note="", metric={}, models=models)
+    report.comparisons = compare_all(report, EvaluationConfig(bootstrap_resamples=1000))
+    return report
+
+
+def _scores(mean: float, noise: float, seed: int, rows: int = ROWS) -> list[float]:
+    rng = random.Random(seed)
+    return [max(0.0, min(100.0, rng.gauss(mean, noise))) for _ in range(rows)]
+
+
+BASE = _scores(20, 8, seed=1)
+
+
+def _shifted(scores: list[float], by: float, noise: float = 2.0, seed: int = 2) -> list[float]:
+    rng = random.Random(seed)
+    return [max(0.0, min(100.0, s + by + rng.gauss(0, noise))) for s in scores]
+
+
+def test_a_clearly_better_candidate_is_promoted_over_the_base_model():
+    decision = decide(_report(base=_model("base", BASE), candidate=_model("candidate", _shifted(BASE, 6))),
+                      PromotionConfig())
+    assert decision.promote, decision.reasons
+    assert decision.against == "base"
+    assert {check.name for check in decision.checks} >= {"margin", "significance", "floor", "degenerate_ceiling"}
+
+
+def test_a_worse_candidate_is_refused_and_says_why():
+    champion = _shifted(BASE, 6, seed=3)
+    decision = decide(
+        _report(base=_model("base", BASE), champion=_model("champion", champion),
+                candidate=_model("candidate", _shifted(champion, -2, seed=4))),
+        PromotionConfig(),
+    )
+    assert not decision.promote and decision.against == "champion"
+    assert {check.name for check in decision.failed} == {"margin", "significance"}
+    assert "champion" in decision.reasons[0]
+
+
+@pytest.mark.parametrize("differences", [[10.0, -9.0] * 6, [4.0, 3.0, -6.0] * 4, [1.0] * 3 + [-0.5] * 9 + [2.0]])
+def test_an_insignificantly_better_candidate_is_never_promoted(differences):
+    """Better on average, but the per-row differences do not show it beyond chance."""
+    base = _scores(20, 8, seed=7, rows=len(differences))
+    candidate = [b + d for b, d in zip(base, differences, strict=True)]
+    report = EvaluationReport(test_rows=len(base), test_rows_available=len(base), sample_note="", metric={},
+                              models={"base": _model("base", base), "candidate": _model("candidate", candidate)})
+    report.comparisons = compare_all(report, EvaluationConfig(bootstrap_resamples=1000))
+    decision = decide(report, PromotionConfig())
+    assert sum(candidate) > sum(base)
+    assert not decision.promote and "significance" in {check.name for check in decision.failed}, decision.reasons
+
+
+def test_a_margin_is_required_when_configured():
+    report = _report(base=_model("base", BASE), candidate=_model("candidate", _shifted(BASE, 1.5, noise=0.5)))
+    assert decide(report, PromotionConfig()).promote
+    decision = decide(report, PromotionConfig(min_improvement=3.0))
+    assert not decision.promote and [c.name for c in decision.failed] == ["margin"]
+
+
+def test_a_regressing_guard_blocks_an_otherwise_better_candidate():
+    report = _report(base=_model("base", BASE, degenerate=0.0, unsupported=0.02),
+                     candidate=_model("candidate", _shifted(BASE, 6), degenerate=0.0, unsupported=0.30))
+    decision = decide(report, PromotionConfig())
+    assert not decision.promote
+    assert {c.name for c in decision.failed} == {"guard unsupported_number_share", "guard unsupported_entity_share"}
+
+
+def test_absolute_floors_hold_even_against_a_weak_incumbent():
+    report = _report(base=_model("base", [0.0] * ROWS),
+                     candidate=_model("candidate", _scores(6, 1, seed=5), degenerate=0.5))
+    decision = decide(report, PromotionConfig(min_score=10.0, max_degenerate_rate=0.2))
+    assert {c.name for c in decision.failed} >= {"floor", "degenerate_ceiling"}
+
+
+def test_a_champion_not_re_evaluated_must_beat_its_recorded_score():
+    report = _report(base=_model("base", BASE), candidate=_model("candidate", _shifted(BASE, 6)))
+    assert decide(report, PromotionConfig(), champion_recorded_score=20.0).promote
+    decision = decide(report, PromotionConfig(), champion_recorded_score=40.0)
+    assert [c.name for c in decision.failed] == ["recorded_champion"]
+
+
+def test_an_unknown_guard_is_a_configuration_error():
+    with pytest.raises(ValidationError, match="unknown guard metric.*toxicity"):
+        PromotionConfig(guard_tolerance={"toxicity": 0.1})
