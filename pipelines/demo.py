@@ -14,7 +14,9 @@ import sys
 
 import dagster as dg
 
+from assets.evaluation import PROMOTION_GATE
 from pipelines.definitions import defs
+from resources.registry import ModelRegistry
 from resources.workspace import resolve_root
 from tuneforge.corpus.aclsum import place_aclsum
 from tuneforge.corpus.ingest import require_sources
@@ -44,10 +46,31 @@ def run_all(instance: dg.DagsterInstance, layout: Layout, seed_embedded: bool = 
         if not result.success:
             raise SystemExit(f"ingestion of {source} failed; see the run in the Dagster UI")
     print("== curating, training, evaluating and promoting", flush=True)
-    result = defs.resolve_job_def("model_lifecycle").execute_in_process(instance=instance, run_config=QUIET)
-    if not result.success:
+    result = defs.resolve_job_def("model_lifecycle").execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False
+    )
+    if result.success:
+        return result.output_for_node("promoted_model")
+    blocked = [check for check in result.get_asset_check_evaluations() if not check.passed]
+    if not blocked:
         raise SystemExit("model_lifecycle failed; see the run in the Dagster UI")
-    return result.output_for_node("promoted_model")
+    return refused_summary(result.output_for_node("evaluation_report"), blocked)
+
+
+def refused_summary(report: dict, blocked: list[dg.AssetCheckEvaluation]) -> dict:
+    """What ``promoted_model`` would have said, for a candidate a blocking check stopped before promotion."""
+    champion = ModelRegistry().open().champion()
+    reasons = list(report["reasons"]) + [
+        f"blocked by the {check.check_name} check of {check.asset_key.to_user_string()}: {check.description}"
+        for check in blocked if check.check_name != PROMOTION_GATE
+    ]
+    return {
+        "promoted": False, "reasons": reasons, "blocked_by": [check.check_name for check in blocked],
+        "champion_version": champion.version if champion else None,
+        "champion_adapter": champion.adapter_dir if champion else None,
+        "champion_export": champion.export_dir if champion else None,
+        "candidate": report["scores"]["candidate"], "base": report["scores"]["base"], "intervals": report["intervals"],
+    }
 
 
 def print_data_summary(instance: dg.DagsterInstance) -> None:
@@ -88,9 +111,15 @@ def print_summary(summary: dict) -> None:
     print(f"\nCandidate {verdict}:")
     for reason in summary["reasons"]:
         print(f"  - {reason}")
-    print(f"Champion: version {summary['champion_version']} at {summary['champion_adapter']}")
+    print(f"Champion: version {summary['champion_version']}, merged export {summary['champion_export']}")
+    print("ROUGE (F1 x 100) with 95% bootstrap intervals:")
     for metric in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
-        print(f"  {metric:9s} candidate {summary['candidate'][metric]:6.2f}   base {summary['base'][metric]:6.2f}")
+        cells = []
+        for label in ("candidate", "base"):
+            low, high = summary["intervals"][label][metric]
+            cells.append(f"{label} {summary[label][metric]:6.2f} [{low:6.2f}, {high:6.2f}]")
+        print(f"  {metric:9s} " + "   ".join(cells))
+    print("Full report (slices, lengths, faithfulness, safety, samples): the evaluation_report asset in the UI.")
 
 
 def main() -> None:

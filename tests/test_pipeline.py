@@ -1,5 +1,6 @@
 """The whole graph through Dagster on the smoke profile, in a temporary workspace."""
 
+import json
 import os
 import subprocess
 import sys
@@ -7,14 +8,31 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import torch
 import yaml
+from safetensors.torch import load_file, save_file
 
+import assets.promotion as promotion_assets
 from pipelines.demo import register_sources, run_all
 from resources import DvcRepository, ModelRegistry
 from tuneforge.corpus.aclsum import place_aclsum
 from tuneforge.layout import Layout
+from tuneforge.modeling.export import export_merged
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def tuneforge_cli(*args: str) -> str:
+    """The installed ``tuneforge`` console script, as a user runs it."""
+    done = subprocess.run([str(Path(sys.executable).with_name("tuneforge")), *args], capture_output=True, text=True,
+                          env=os.environ.copy(), timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def curated_version(instance: dg.DagsterInstance) -> str:
+    event = instance.get_latest_materialization_event(dg.AssetKey("curated_dataset"))
+    return event.asset_materialization.tags["dagster/data_version"]
 
 
 def test_whole_graph_materializes_promotes_and_versions_data(workspace):
@@ -24,9 +42,24 @@ def test_whole_graph_materializes_promotes_and_versions_data(workspace):
 
         assert summary["promoted"], summary["reasons"]
         assert summary["candidate"]["rougeL"] > summary["base"]["rougeL"]
-        champion = ModelRegistry().champion()
+        low, high = summary["intervals"]["candidate"]["rougeL"]
+        assert low <= summary["candidate"]["rougeL"] <= high
+        champion = ModelRegistry().open().champion()
         assert champion is not None and champion.version == summary["champion_version"]
         assert Path(champion.adapter_dir, "adapter_model.safetensors").exists()
+        assert layout.champion_export.resolve() == Path(champion.export_dir).resolve()
+        assert (layout.champion_export / "model.safetensors").exists()
+        card = (layout.champion_export / "README.md").read_text()
+        assert champion.tags["base_sha256"] in card and champion.tags["dataset_version"] in card
+
+        report = instance.get_latest_materialization_event(dg.AssetKey("evaluation_report")).asset_materialization
+        markdown = report.metadata["report"].value
+        assert "candidate" in markdown and "base" in markdown and "data:image/png;base64," in markdown
+        assert Path(report.metadata["html"].value).exists()
+        status = json.loads(tuneforge_cli("status", "--json"))
+        assert status["champion"]["version"] == champion.version
+        assert status["champion"]["dataset_version"] == curated_version(instance)
+        assert status["champion"]["metrics"]["rougeL"]["mean"] == summary["candidate"]["rougeL"]
 
         curated = instance.get_latest_materialization_event(dg.AssetKey("curated_dataset")).asset_materialization
         lock = yaml.safe_load((workspace / "dvc.lock").read_text())
@@ -42,6 +75,29 @@ def test_whole_graph_materializes_promotes_and_versions_data(workspace):
     assert not again["promoted"] and again["reasons"] == ["the candidate is already the champion"]
     assert again["champion_version"] == summary["champion_version"]
     assert len(list(layout.adapters.iterdir())) == 1, "the second run trained a new adapter for unchanged inputs"
+
+
+def test_an_export_that_differs_from_the_adapter_is_never_promoted(workspace, monkeypatch):
+    """The merged weights are corrupted after export: the parity check blocks promotion; nothing is registered."""
+
+    def export_then_corrupt(base_dir, adapter_dir, out_dir, log=print):
+        result = export_merged(base_dir, adapter_dir, out_dir, log)
+        weights = out_dir / "model.safetensors"
+        tensors = load_file(weights)
+        name = next(key for key in tensors if "embed_tokens" in key)
+        tensors[name] = torch.randn_like(tensors[name])
+        save_file(tensors, weights, metadata={"format": "pt"})
+        return result
+
+    monkeypatch.setattr(promotion_assets, "export_merged", export_then_corrupt)
+    layout = Layout(workspace)
+    with dg.DagsterInstance.get() as instance:
+        summary = run_all(instance, layout)
+    assert not summary["promoted"] and summary["blocked_by"] == ["export_parity"], summary["reasons"]
+    assert any("export_parity" in reason for reason in summary["reasons"])
+    registry = ModelRegistry().open()
+    assert registry.champion() is None and registry.versions() == []
+    assert not layout.champion_export.exists()
 
 
 def test_missing_raw_data_fails_with_the_fix(workspace):

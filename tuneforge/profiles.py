@@ -230,7 +230,15 @@ def _smoke() -> Profile:
             max_steps=24, batch_size=4, max_seq_len=128, warmup_steps=2, learning_rate=1e-2, max_validation_rows=8
         ),
         evaluation=EvaluationConfig(
-            max_test_rows=8, max_new_tokens=8, batch_size=4, max_prompt_tokens=96, bootstrap_resamples=200
+            max_test_rows=16, max_new_tokens=8, batch_size=8, max_prompt_tokens=96, bootstrap_resamples=200
+        ),
+        # A tiny random model trained for seconds, cut at 8 new tokens, wins a few rows at best and emits fragments:
+        # the smoke profile exercises the gate's plumbing, not its thresholds (tests/test_promotion_gate.py checks
+        # those on constructed scores).
+        promotion=PromotionConfig(
+            max_p_value=0.5, max_degenerate_rate=1.0,
+            guard_tolerance={"degenerate_rate": 1.0, "unsupported_number_share": 1.0,
+                             "unsupported_entity_share": 1.0, "safety_flag_rate": 0.0},
         ),
     )
 
