@@ -16,8 +16,12 @@ def test_asset_graph_has_the_documented_lineage():
         "base_model": [],
         "lora_adapter": ["base_model", "curated_dataset"],
         "evaluation_report": ["base_model", "lora_adapter"],
-        "promoted_model": ["evaluation_report"],
+        "merged_export": ["base_model", "evaluation_report"],
+        "promoted_model": ["base_model", "evaluation_report", "merged_export"],
     }
+    blocking = {(spec.asset_key.to_user_string(), spec.name)
+                for assets in defs.assets for spec in assets.check_specs if spec.blocking}
+    assert blocking >= {("evaluation_report", "promotion_gate"), ("merged_export", "export_parity")}
     partitioned = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).is_partitioned}
     assert partitioned == {"raw_corpus", "cleaned_corpus"}
 
@@ -25,7 +29,8 @@ def test_asset_graph_has_the_documented_lineage():
 def test_jobs_cover_ingestion_per_source_and_the_model_lifecycle():
     assert isinstance(defs.resolve_job_def("ingest_source").partitions_def, dg.DynamicPartitionsDefinition)
     lifecycle = {k.to_user_string() for k in defs.resolve_job_def("model_lifecycle").asset_layer.selected_asset_keys}
-    assert lifecycle == {"curated_dataset", "base_model", "lora_adapter", "evaluation_report", "promoted_model"}
+    assert lifecycle == {"curated_dataset", "base_model", "lora_adapter", "evaluation_report", "merged_export",
+                         "promoted_model"}
 
 
 def test_workspace_validates_with_the_dagster_cli():

@@ -3,21 +3,6 @@ from pydantic import ValidationError
 
 from tuneforge.modeling.base import BaseModelError, resolve_base_model
 from tuneforge.profiles import BaseModelConfig, SplitConfig, TrainingConfig, load_profile
-from tuneforge.promotion import decide
-
-
-def test_first_candidate_is_promoted_only_when_it_beats_the_base():
-    assert decide("rougeL", 25.0, 19.0, None).promote
-    refused = decide("rougeL", 18.0, 19.0, None)
-    assert not refused.promote
-    assert refused.reasons[0] == "rougeL 18.00 does not beat the base model's 19.00"
-
-
-def test_candidate_must_beat_the_champion_by_the_margin():
-    assert not decide("rougeL", 25.0, 19.0, 24.9, min_improvement=0.5).promote
-    decision = decide("rougeL", 25.0, 19.0, 24.0, min_improvement=0.5)
-    assert decision.promote
-    assert decision.reasons[1] == "rougeL 25.00 beats the champion's 24.00"
 
 
 def test_profile_is_selected_by_environment(monkeypatch):

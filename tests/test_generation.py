@@ -1,0 +1,176 @@
+"""Batched generation against unbatched ``model.generate`` on the smoke profile's tiny random model (fp32)."""
+
+import pytest
+import torch
+
+from tuneforge.modeling.generate import Generation, Prompt, generate, load_for_inference
+from tuneforge.modeling.prompts import prompt_ids
+from tuneforge.profiles import DecodingConfig
+
+MAX_PROMPT = 96
+NEW = 10
+# Documents of very different lengths, so batches are left-padded; not in length order.
+PROMPTS = [
+    Prompt("Summarize.", "The cat sat on the mat. " * 6),
+    Prompt("Summarize.", "Short note."),
+    Prompt("State the method.", "We propose a method for parsing long documents with a small model. " * 4),
+    Prompt("Summarize.", "A medium sized document about nothing in particular, written for tests."),
+    Prompt("State the findings.", "Results improved a lot, as the tables show."),
+]
+
+
+@pytest.fixture(scope="module")
+def lively_base(smoke_base_models, tmp_path_factory):
+    """The smoke model with larger random weights: at its initial scale it repeats one token whatever the prompt."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = next(smoke_base_models.iterdir())
+    model = AutoModelForCausalLM.from_pretrained(source)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() == 2:
+                parameter.normal_(0, 0.3)
+    target = tmp_path_factory.mktemp("lively-base")
+    model.save_pretrained(target)
+    AutoTokenizer.from_pretrained(source).save_pretrained(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def tiny(lively_base):
+    return load_for_inference(lively_base)
+
+
+def reference(model, tokenizer, prompts, max_new_tokens=NEW, **kwargs) -> list[list[int]]:
+    """Unbatched greedy decoding with model.generate: the generated tokens, up to and including end-of-sequence."""
+    eos = model.generation_config.eos_token_id
+    eos = {eos} if isinstance(eos, int) else set(eos)
+    outputs = []
+    with torch.inference_mode():
+        for prompt in prompts:
+            ids = prompt_ids(tokenizer, prompt.instruction, prompt.document, MAX_PROMPT)
+            input_ids = torch.tensor([ids])
+            generated = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                       max_new_tokens=max_new_tokens, do_sample=False, **kwargs)[0, len(ids):].tolist()
+            end = next((k for k, token in enumerate(generated) if token in eos), None)
+            outputs.append(generated if end is None else generated[: end + 1])
+    return outputs
+
+
+def run(model, tokenizer, prompts=PROMPTS, batch_size=3, **kwargs) -> list[Generation]:
+    kwargs.setdefault("max_new_tokens", NEW)
+    return generate(model, tokenizer, prompts, MAX_PROMPT, batch_size=batch_size, log=lambda line: None,
+                    precision="fp32", **kwargs)
+
+
+def texts(tokenizer, token_lists) -> list[str]:
+    return [tokenizer.decode(tokens, skip_special_tokens=True).strip() for tokens in token_lists]
+
+
+def test_batched_greedy_equals_unbatched_greedy_in_prompt_order(tiny):
+    model, tokenizer = tiny
+    expected = reference(model, tokenizer, PROMPTS)
+    lengths = [len(prompt_ids(tokenizer, p.instruction, p.document, MAX_PROMPT)) for p in PROMPTS]
+    assert len(set(lengths)) == len(PROMPTS)  # every batch of 3 is padded
+    for batch_size in (1, 3, 8):
+        generations = run(model, tokenizer, batch_size=batch_size)
+        assert [g.text for g in generations] == texts(tokenizer, expected)
+        assert [g.new_tokens for g in generations] == [len(tokens) for tokens in expected]
+    reversed_texts = [g.text for g in run(model, tokenizer, prompts=PROMPTS[::-1])]
+    assert reversed_texts == texts(tokenizer, expected)[::-1]
+
+
+# Prompts of one length sharing a prefix (their first prompt tokens are computed once per chunk), among others.
+SAME_LENGTH = [Prompt("Summarize.", f"The report on {fruit} was long and the results were good.")
+               for fruit in ("apples", "pears", "lemons", "grapes")]
+
+
+@pytest.mark.parametrize(("mixed", "prefill_tokens"), [(False, 2048), (False, 100), (True, 150), (True, 1)])
+def test_chunked_prefill_and_shared_prefixes_change_nothing(tiny, monkeypatch, mixed, prefill_tokens):
+    """One chunk or two of same-length prompts (a shared prefix each); mixed lengths in chunks that skip padding."""
+    import tuneforge.modeling.generate as generation
+
+    model, tokenizer = tiny
+    prompts = SAME_LENGTH[:2] + PROMPTS + SAME_LENGTH[2:] if mixed else SAME_LENGTH
+    lengths = {len(prompt_ids(tokenizer, p.instruction, p.document, MAX_PROMPT)) for p in SAME_LENGTH}
+    assert len(lengths) == 1
+    monkeypatch.setattr(generation, "PREFILL_TOKENS", prefill_tokens)
+    calls = []
+    shared_prefix = generation._shared_prefix
+    monkeypatch.setattr(generation, "_shared_prefix", lambda *args: calls.append(shared_prefix(*args)) or calls[-1])
+    generations = run(model, tokenizer, prompts=prompts, batch_size=9)
+    assert [g.text for g in generations] == texts(tokenizer, reference(model, tokenizer, prompts))
+    assert mixed or calls and all(length > generation.MIN_SHARED_PREFIX for length in calls)
+
+
+def test_finished_tells_end_of_sequence_from_the_token_limit(tiny):
+    model, tokenizer = tiny
+    unlimited = reference(model, tokenizer, PROMPTS)
+    # Make a token the first row generates at its third step (and not before) an end-of-sequence token.
+    eos_token = next(t for k, t in enumerate(unlimited[0]) if k >= 2 and t not in unlimited[0][:k])
+    original = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = [eos_token, tokenizer.eos_token_id]
+    try:
+        expected = reference(model, tokenizer, PROMPTS)
+        generations = run(model, tokenizer)
+    finally:
+        model.generation_config.eos_token_id = original
+    assert [g.text for g in generations] == texts(tokenizer, expected)  # rows that ended left the batch: no effect
+    for generation, tokens in zip(generations, expected, strict=True):
+        ended = tokens[-1] in (eos_token, tokenizer.eos_token_id)
+        assert generation.finished == ended
+        assert generation.new_tokens == len(tokens)
+        assert ended or len(tokens) == NEW
+    assert generations[0].finished and generations[0].new_tokens == unlimited[0].index(eos_token) + 1
+    assert not all(g.finished for g in generations)
+
+
+def test_repetition_penalty_ignores_padding(tiny):
+    model, tokenizer = tiny
+    expected = reference(model, tokenizer, PROMPTS, repetition_penalty=1.5)
+    generations = run(model, tokenizer, decoding=DecodingConfig(repetition_penalty=1.5))
+    assert [g.text for g in generations] == texts(tokenizer, expected)
+
+
+def test_sampling_repeats_with_its_seed_whatever_the_batching(tiny):
+    model, tokenizer = tiny
+    decoding = DecodingConfig(strategy="sample", temperature=1.0, top_p=0.95, seed=7)
+    first = [g.text for g in run(model, tokenizer, decoding=decoding)]
+    assert [g.text for g in run(model, tokenizer, decoding=decoding)] == first
+    assert [g.text for g in run(model, tokenizer, decoding=decoding, batch_size=2)] == first
+    other_seed = [g.text for g in run(model, tokenizer, decoding=decoding.model_copy(update={"seed": 8}))]
+    assert other_seed != first
+    assert first != [g.text for g in run(model, tokenizer)]  # not greedy
+
+
+def test_beam_search_runs_and_keeps_the_order(tiny):
+    model, tokenizer = tiny
+    decoding = DecodingConfig(strategy="beam", num_beams=2)
+    generations = run(model, tokenizer, decoding=decoding, max_new_tokens=4)
+    alone = [run(model, tokenizer, prompts=[p], decoding=decoding, max_new_tokens=4)[0] for p in PROMPTS[:2]]
+    assert len(generations) == len(PROMPTS)
+    assert all(0 < g.new_tokens <= 4 for g in generations)
+    assert [g.text for g in alone] == [g.text for g in generations[:2]]
+
+
+def test_no_prompts_no_generations(tiny):
+    model, tokenizer = tiny
+    assert run(model, tokenizer, prompts=[]) == []
+
+
+def test_an_unmerged_adapter_generates_like_the_merged_one(tiny, lively_base, tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base_dir = lively_base
+    torch.manual_seed(0)
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir),
+                          LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora.save_pretrained(tmp_path / "adapter")
+    unmerged, tokenizer = load_for_inference(base_dir, tmp_path / "adapter", merge=False)
+    merged, _ = load_for_inference(base_dir, tmp_path / "adapter")
+    assert isinstance(unmerged, PeftModel) and not isinstance(merged, PeftModel)
+    adapted = [g.text for g in run(merged, tokenizer)]
+    assert [g.text for g in run(unmerged, tokenizer)] == adapted
+    assert adapted != [g.text for g in run(*tiny)]
