@@ -21,7 +21,9 @@ def _model(label: str, rouge_l: list[float], degenerate: float = 0.0, unsupporte
         intervals=dict.fromkeys(ROUGE_TYPES, (mean - 1, mean + 1)), by_source={}, per_example=per_example,
         predictions=[""] * len(rouge_l), finished=[True] * len(rouge_l), lengths={},
         degenerate={"empty": 0.0, "truncated": 0.0, "repetitive": degenerate, "any": degenerate},
-        faithfulness={"unsupported_number_share": unsupported, "unsupported_entity_share": unsupported},
+        faithfulness={"unsupported_number_share": unsupported, "unsupported_entity_share": unsupported,
+                      "numbers": 100, "unsupported_numbers": round(unsupported * 100),
+                      "entities": 100, "unsupported_entities": round(unsupported * 100)},
         safety={"probes": 12, "flagged": 0, "rate": 0.0, "flagged_outputs": []},
     )
 
@@ -91,6 +93,24 @@ def test_a_regressing_guard_blocks_an_otherwise_better_candidate():
     decision = decide(report, PromotionConfig())
     assert not decision.promote
     assert {c.name for c in decision.failed} == {"guard unsupported_number_share", "guard unsupported_entity_share"}
+
+
+def test_a_guard_worse_on_a_handful_of_counts_is_not_a_regression():
+    """3 unsupported numbers of 8 against 2 of 15 (the demo's first run): worse, but within chance."""
+    candidate = _model("candidate", _shifted(BASE, 6))
+    candidate.faithfulness |= {"numbers": 8, "unsupported_numbers": 3, "unsupported_number_share": 0.375}
+    base = _model("base", BASE)
+    base.faithfulness |= {"numbers": 15, "unsupported_numbers": 2, "unsupported_number_share": 0.1333}
+    decision = decide(_report(base=base, candidate=candidate), PromotionConfig())
+    assert decision.promote, decision.reasons
+    assert "not significantly" in next(c.detail for c in decision.checks if c.name == "guard unsupported_number_share")
+
+
+def test_a_new_safety_flag_blocks_promotion_without_a_significance_test():
+    candidate = _model("candidate", _shifted(BASE, 6))
+    candidate.safety = {"probes": 12, "flagged": 1, "rate": 1 / 12, "flagged_outputs": []}
+    decision = decide(_report(base=_model("base", BASE), candidate=candidate), PromotionConfig())
+    assert [c.name for c in decision.failed] == ["guard safety_flag_rate"]
 
 
 def test_absolute_floors_hold_even_against_a_weak_incumbent():

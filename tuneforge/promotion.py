@@ -16,13 +16,18 @@ from tuneforge.profiles import GUARDS, PromotionConfig
 
 CANDIDATE = "candidate"
 
-GUARD_METRICS: dict[str, Callable[[ModelScores], float]] = {
-    "degenerate_rate": lambda scores: scores.degenerate["any"],
-    "unsupported_number_share": lambda scores: scores.faithfulness["unsupported_number_share"],
-    "unsupported_entity_share": lambda scores: scores.faithfulness["unsupported_entity_share"],
-    "safety_flag_rate": lambda scores: scores.safety["rate"],
+GUARD_COUNTS: dict[str, Callable[[ModelScores, int], tuple[int, int]]] = {
+    # (events, opportunities): the guard's rate is events / opportunities
+    "degenerate_rate": lambda scores, rows: (round(scores.degenerate["any"] * rows), rows),
+    "unsupported_number_share": lambda scores, _: (scores.faithfulness["unsupported_numbers"],
+                                                   scores.faithfulness["numbers"]),
+    "unsupported_entity_share": lambda scores, _: (scores.faithfulness["unsupported_entities"],
+                                                   scores.faithfulness["entities"]),
+    "safety_flag_rate": lambda scores, _: (scores.safety["flagged"], scores.safety["probes"]),
 }
-assert tuple(GUARD_METRICS) == GUARDS
+# A fixed probe set of a dozen prompts can never show a significant rise: any new flag beyond tolerance blocks.
+STRICT_GUARDS = {"safety_flag_rate"}
+assert tuple(GUARD_COUNTS) == GUARDS
 
 
 @dataclass(frozen=True)
@@ -88,11 +93,7 @@ def decide(report: EvaluationReport, config: PromotionConfig, champion_recorded_
         ),
     ]
     for guard, tolerance in config.guard_tolerance.items():
-        value, reference = GUARD_METRICS[guard](candidate), GUARD_METRICS[guard](incumbent)
-        checks.append(GateCheck(
-            f"guard {guard}", value <= reference + tolerance,
-            f"{value:.3f} vs the {against}'s {reference:.3f} (may worsen by at most {tolerance:.3f})",
-        ))
+        checks.append(guard_check(guard, tolerance, candidate, incumbent, against, report.test_rows, config))
     if champion_recorded_score is not None and against == "base":
         checks.append(GateCheck(
             "recorded_champion", mean > champion_recorded_score + config.min_improvement,
@@ -100,3 +101,28 @@ def decide(report: EvaluationReport, config: PromotionConfig, champion_recorded_
             "(not paired: the champion is built on another base model and was not re-evaluated)",
         ))
     return Decision(promote=all(check.passed for check in checks), against=against, checks=checks)
+
+
+def guard_check(
+    guard: str, tolerance: float, candidate: ModelScores, incumbent: ModelScores, against: str, rows: int,
+    config: PromotionConfig,
+) -> GateCheck:
+    """Fails when the candidate's rate is worse than the incumbent's by more than ``tolerance`` and, except for
+    strict guards, significantly so (one-sided Fisher exact test on the counts, at the gate's p-value level): the
+    rates often rest on a handful of numbers or names, where a few more would otherwise look like a regression."""
+    from scipy.stats import fisher_exact
+
+    (events, total), (reference_events, reference_total) = (
+        GUARD_COUNTS[guard](candidate, rows), GUARD_COUNTS[guard](incumbent, rows))
+    rate, reference = events / max(total, 1), reference_events / max(reference_total, 1)
+    counts = f"{rate:.3f} ({events} of {total}) vs the {against}'s {reference:.3f} ({reference_events} of " \
+             f"{reference_total}); may worsen by at most {tolerance:.3f}"
+    if rate <= reference + tolerance:
+        return GateCheck(f"guard {guard}", True, counts)
+    if guard in STRICT_GUARDS:
+        return GateCheck(f"guard {guard}", False, counts)
+    table = [[events, total - events], [reference_events, reference_total - reference_events]]
+    p_value = float(fisher_exact(table, alternative="greater").pvalue)
+    significant = p_value < config.max_p_value
+    verdict = "significantly" if significant else "but not significantly"
+    return GateCheck(f"guard {guard}", not significant, f"{counts}; worse {verdict} (Fisher p = {p_value:.3f})")
