@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import tuneforge.modeling.generate as generation_module
 from tuneforge.modeling.generate import Generation, Prompt, generate, load_for_inference
 from tuneforge.modeling.prompts import prompt_ids
 from tuneforge.profiles import DecodingConfig
@@ -81,30 +82,26 @@ def test_batched_greedy_equals_unbatched_greedy_in_prompt_order(tiny):
     assert reversed_texts == texts(tokenizer, expected)[::-1]
 
 
-# Prompts of one length sharing a prefix (their first prompt tokens are computed once per chunk), among others.
+# Prompts of one length (chunks without padding), among others.
 SAME_LENGTH = [Prompt("Summarize.", f"The report on {fruit} was long and the results were good.")
                for fruit in ("apples", "pears", "lemons", "grapes")]
 
 
 @pytest.mark.parametrize(("mixed", "prefill_tokens"), [(False, 2048), (False, 100), (True, 150), (True, 1)])
-def test_chunked_prefill_and_shared_prefixes_change_nothing(tiny, monkeypatch, mixed, prefill_tokens):
-    """One chunk or two of same-length prompts (a shared prefix each); mixed lengths in chunks that skip padding."""
-    import tuneforge.modeling.generate as generation
-
+def test_chunked_prefill_changes_nothing(tiny, monkeypatch, mixed, prefill_tokens):
+    """One chunk or two of same-length prompts; mixed lengths in chunks that skip the padding they share."""
     model, tokenizer = tiny
     prompts = SAME_LENGTH[:2] + PROMPTS + SAME_LENGTH[2:] if mixed else SAME_LENGTH
     lengths = {len(prompt_ids(tokenizer, p.instruction, p.document, MAX_PROMPT)) for p in SAME_LENGTH}
     assert len(lengths) == 1
-    monkeypatch.setattr(generation, "PREFILL_TOKENS", prefill_tokens)
-    calls = []
-    shared_prefix = generation._shared_prefix
-    monkeypatch.setattr(generation, "_shared_prefix", lambda *args: calls.append(shared_prefix(*args)) or calls[-1])
+    monkeypatch.setattr(generation_module, "PREFILL_TOKENS", prefill_tokens)
     generations = run(model, tokenizer, prompts=prompts, batch_size=9)
     assert [g.text for g in generations] == texts(tokenizer, reference(model, tokenizer, prompts))
-    assert mixed or calls and all(length > generation.MIN_SHARED_PREFIX for length in calls)
 
 
-def test_finished_tells_end_of_sequence_from_the_token_limit(tiny):
+@pytest.mark.parametrize("compact_share", [8, 1])  # finished rows leave the batch at once / ride along to the end
+def test_finished_tells_end_of_sequence_from_the_token_limit(tiny, monkeypatch, compact_share):
+    monkeypatch.setattr(generation_module, "COMPACT_SHARE", compact_share)
     model, tokenizer = tiny
     unlimited = reference(model, tokenizer, PROMPTS)
     # Make a token the first row generates at its third step (and not before) an end-of-sequence token.
