@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
                      "prompt_tokens": {"min": min(lengths), "max": max(lengths), "mean": statistics.mean(lengths)}},
         "systems": {},
         "outputs_repeat_identically": deterministic,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     for name, system_runs in runs.items():
         seconds = statistics.median(r["seconds"] for r in system_runs)
@@ -246,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         print("warning: a system's outputs changed between repeats")
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {args.results} (total {time.perf_counter() - started:.0f}s)")
+    print(f"peak RSS {results['peak_rss_mb']} MB; results: {args.results} (total {time.perf_counter() - started:.0f}s)")
 
 
 if __name__ == "__main__":
