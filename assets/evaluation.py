@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.model import experiments
 from resources import ModelRegistry, Workspace
 from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import file_md5, read_examples
@@ -21,6 +22,8 @@ PROMOTION_GATE = "promotion_gate"
 @dg.asset(
     group_name="evaluation",
     kinds={"mlflow"},
+    partitions_def=experiments,
+    pool="gpu",
     check_specs=[dg.AssetCheckSpec(
         PROMOTION_GATE, asset="evaluation_report", blocking=True,
         description="The candidate beats the champion significantly and regresses no guard.",

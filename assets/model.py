@@ -1,16 +1,29 @@
-"""Model assets: the base model snapshot and the LoRA adapter trained on the curated dataset."""
-
+"""Model assets: the base model snapshot and, per named experiment, the LoRA adapter trained on the curated dataset."""
 
 from pathlib import Path
 
 import dagster as dg
 
 from assets.corpora import curated_dataset
-from resources import Workspace
-from tuneforge.corpus.records import SPLITS, file_md5, read_examples
+from assets.launchpad import overrides_config
+from resources import Compute, ModelRegistry, Workspace
+from tuneforge.corpus.records import file_md5, read_examples
+from tuneforge.experiments import config_hash, load_experiments
 from tuneforge.fingerprint import fingerprint
 from tuneforge.modeling.base import resolve_base_model
-from tuneforge.modeling.train import load_training_result, train_adapter
+from tuneforge.modeling.loss_chart import loss_curve_markdown
+from tuneforge.modeling.preflight import TrainingConfigError, check_against_model
+from tuneforge.modeling.train import TrainingJob, TrainingResult, load_training_result
+from tuneforge.profiles import TrainingConfig
+from tuneforge.tracking import TrackingTarget, run_link
+
+experiments = dg.DynamicPartitionsDefinition(name="experiments")
+
+TrainingLaunchConfig = overrides_config(
+    TrainingConfig, "TrainingLaunchConfig",
+    "Hyperparameters for this run; each overrides the experiment's value (experiments.yaml), which overrides the "
+    "profile's.",
+)
 
 
 @dg.asset(group_name="model", kinds={"pytorch"})
@@ -33,49 +46,96 @@ def base_model(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.Ou
     )
 
 
-@dg.asset(deps=[curated_dataset], group_name="model", kinds={"pytorch"})
-def lora_adapter(context: dg.AssetExecutionContext, workspace: Workspace, base_model: dict) -> dg.Output[dict]:
-    """A peft LoRA adapter; loss on summary tokens only, one instruction per source (recorded with the adapter)."""
+@dg.asset(
+    deps=[curated_dataset],
+    partitions_def=experiments,
+    group_name="model",
+    kinds={"pytorch"},
+    pool="gpu",
+    # A killed or crashed training resumes from its last checkpoint on the retry.
+    retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
+)
+def lora_adapter(
+    context: dg.AssetExecutionContext,
+    config: TrainingLaunchConfig,
+    workspace: Workspace,
+    compute: Compute,
+    registry: ModelRegistry,
+    base_model: dict,
+) -> dg.Output[dict]:
+    """A peft LoRA adapter for one experiment (a partition): loss on summary tokens only, one instruction per
+    source. Resumes from its last checkpoint after a crash; an adapter already trained on the same inputs is
+    reused."""
     layout, profile = workspace.layout, workspace.load_profile()
-    split_paths = {name: layout.curated / f"{name}.jsonl" for name in SPLITS}
-    train_rows = read_examples(split_paths["train"])
-    validation_rows = read_examples(split_paths["validation"])
-    sources = sorted({row.source for row in train_rows + validation_rows})
+    name = context.partition_key
+    known = load_experiments(layout.experiments_file)
+    if name not in known:
+        raise dg.Failure(f"experiment {name!r} is not in {layout.experiments_file} (known: {', '.join(known)})")
+    experiment = known[name]
+    try:
+        training = experiment.config(profile.training, config.model_dump())
+        check_against_model(training, Path(base_model["path"]))
+    except TrainingConfigError as error:
+        raise dg.Failure(str(error)) from None
+    splits = {split: layout.curated / f"{split}.jsonl" for split in ("train", "validation")}
+    sources = sorted({row.source for path in splits.values() for row in read_examples(path)})
     instructions = {source: profile.instruction_for(source) for source in sources}
-    key = fingerprint(
-        base=base_model["sha256"],
-        train=file_md5(split_paths["train"]),
-        validation=file_md5(split_paths["validation"]),
-        training=profile.training.model_dump(),
-        instructions=instructions,
-    )
-    adapter_dir = layout.adapters / key
+    key = fingerprint(base=base_model["sha256"], train=file_md5(splits["train"]),
+                      validation=file_md5(splits["validation"]), training=training.model_dump(),
+                      instructions=instructions)
+    adapter_dir, hyper_hash = layout.adapters / key, config_hash(training)
     result = load_training_result(adapter_dir)
     reused = result is not None
     if reused:
         context.log.info(f"reusing adapter {adapter_dir}: base model, data and config are unchanged")
     else:
-        context.log.info(f"training adapter {key} on {len(train_rows)} rows (no adapter exists for these inputs)")
-        result = train_adapter(
-            Path(base_model["path"]), train_rows, validation_rows, instructions, profile.training, adapter_dir,
-            log=context.log.info,
+        tags = {"experiment": name, "config_hash": hyper_hash, "base_sha256": base_model["sha256"],
+                "dataset_version": _dataset_version(context), "adapter": key}
+        job = TrainingJob(
+            base_dir=base_model["path"], train_path=str(splits["train"]), validation_path=str(splits["validation"]),
+            instructions=instructions, config=training.model_dump(), out_dir=str(adapter_dir),
+            checkpoint_dir=str(layout.checkpoints / key),
+            tracking=TrackingTarget.in_workspace(layout, registry.tracking(), f"{registry.experiment}-training",
+                                                 f"train-{name}-{key}", tags),
         )
+        context.log.info(f"training adapter {key} for experiment {name!r} (config {hyper_hash})")
+        result = compute.train(context, job)
     return dg.Output(
-        {"path": str(adapter_dir), "fingerprint": key, "instructions": instructions,
-         "validation_loss": result.validation_loss},
-        metadata={
-            "path": dg.MetadataValue.path(str(adapter_dir)),
-            "fingerprint": key,
-            "reused": reused,
-            "validation_loss": result.validation_loss,
-            "validation_loss_before": result.validation_loss_before,
-            "steps": result.steps,
-            "trained_tokens": result.trained_tokens,
-            "tokens_per_second": round(result.tokens_per_second, 1),
-            "precision": result.precision,
-            "device": result.device,
-            "instructions": dg.MetadataValue.json(instructions),
-            "hyperparameters": dg.MetadataValue.json(result.config),
-        },
+        {"path": str(adapter_dir), "fingerprint": key, "instructions": instructions, "experiment": name,
+         "config_hash": hyper_hash, "validation_loss": result.validation_loss},
+        metadata={**_training_metadata(result, registry), "path": dg.MetadataValue.path(str(adapter_dir)),
+                  "fingerprint": key, "experiment": name, "config_hash": hyper_hash, "reused": reused,
+                  **compute.describe()},
         data_version=dg.DataVersion(key),
     )
+
+
+def _dataset_version(context: dg.AssetExecutionContext) -> str:
+    """The curated dataset's DVC hash: its data version in this instance."""
+    event = context.instance.get_latest_materialization_event(curated_dataset.key)
+    materialization = event.asset_materialization if event else None
+    return materialization.tags.get("dagster/data_version", "unknown") if materialization else "unknown"
+
+
+def _training_metadata(result: TrainingResult, registry: ModelRegistry) -> dict:
+    metadata = {
+        "loss_curve": dg.MetadataValue.md(loss_curve_markdown(result.train_loss_curve, result.validation_curve)),
+        "validation_loss": result.validation_loss,
+        "validation_loss_before": result.validation_loss_before,
+        "best_step": result.best_step,
+        "steps": len(result.train_loss_curve),
+        "stopped_early": result.stopped_early,
+        "resumed_from_step": result.resumed_from_step,
+        "trained_tokens": result.trained_tokens,
+        "tokens_per_second": round(result.tokens_per_second, 1),
+        "peak_memory_mb": round(result.peak_memory_mb, 1),
+        "precision": result.precision,
+        "device": result.device,
+        "world_size": result.world_size,
+        "instructions": dg.MetadataValue.json(result.instructions),
+        "hyperparameters": dg.MetadataValue.json(result.config),
+    }
+    if result.mlflow_run_id:
+        metadata["mlflow_run_id"] = result.mlflow_run_id
+        metadata["mlflow_run"] = run_link(registry.tracking(), result.mlflow_run_id)
+    return metadata

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.model import experiments
 from resources import ModelRegistry, Workspace
 from tuneforge.atomic import write_text_atomically
 from tuneforge.corpus.curate import MANIFEST_FILE
@@ -24,6 +25,7 @@ MODEL_CARD = "README.md"
 @dg.asset(
     group_name="promotion",
     kinds={"safetensors"},
+    partitions_def=experiments,
     check_specs=[dg.AssetCheckSpec(EXPORT_PARITY, asset="merged_export", blocking=True,
                                    description="Greedy outputs of the merged weights equal adapter inference.")],
 )
@@ -76,7 +78,7 @@ def merged_export(context: dg.AssetExecutionContext, workspace: Workspace, base_
     )
 
 
-@dg.asset(group_name="promotion", kinds={"mlflow"})
+@dg.asset(group_name="promotion", kinds={"mlflow"}, partitions_def=experiments)
 def promoted_model(
     context: dg.AssetExecutionContext,
     registry: ModelRegistry,

@@ -1,6 +1,7 @@
 """``tuneforge``: the command line. ``tuneforge data versions`` lists the data versions Dagster recorded for a data
 asset; ``tuneforge data restore VERSION`` checks those exact bytes out of DVC (local cache, else the remote).
-``tuneforge status`` and ``tuneforge rollback`` (in ``pipelines.model_commands``) show and move the champion.
+``tuneforge status`` and ``tuneforge rollback`` (in ``pipelines.model_commands``) show and move the champion;
+``tuneforge experiments`` and ``tuneforge sweep`` (in ``pipelines.experiment_commands``) list and run experiments.
 
 Each command group registers itself in ``COMMAND_GROUPS``; a handler returns the exit code or raises ``CliError``.
 """
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.experiment_commands import add_experiment_commands
+from pipelines.instance import CliError, open_instance
 from pipelines.model_commands import add_model_commands
 from resources.dvc import DvcError, DvcRepository
 from resources.workspace import resolve_root
@@ -27,10 +30,6 @@ DATA_ASSETS = ("curated_dataset", "cleaned_corpus", "raw_corpus")
 PARTITIONED = ("cleaned_corpus", "raw_corpus")
 MIN_PREFIX = 6
 PAGE = 100
-
-
-class CliError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -51,15 +50,6 @@ class RecordedVersion:
 
 
 # ---------------------------------------------------------------------------------------------- Dagster instance
-
-
-def open_instance(root: Path) -> dg.DagsterInstance:
-    # Without DAGSTER_HOME, use the workspace's own instance (the Makefile's default) rather than failing.
-    home = Path(os.environ.get("DAGSTER_HOME") or root / ".dagster")
-    if not home.is_dir():
-        raise CliError(f"No Dagster instance at {home}: set DAGSTER_HOME to the one `make demo` used (.dagster/).")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
 
 
 def _materializations(instance: dg.DagsterInstance, asset: str, partition: str | None) -> Iterator[dg.EventLogRecord]:
@@ -218,7 +208,9 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     restore.set_defaults(handler=restore_command)
 
 
-COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands, add_model_commands]
+COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_data_commands, add_model_commands, add_experiment_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,10 +4,10 @@ import dagster as dg
 
 from assets import ALL_ASSETS
 from pipelines.jobs import JOBS
-from resources import DvcRepository, ModelRegistry, Workspace
+from resources import Compute, DvcRepository, ModelRegistry, Workspace
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     jobs=JOBS,
-    resources={"workspace": Workspace(), "dvc": DvcRepository(), "registry": ModelRegistry()},
+    resources={"workspace": Workspace(), "dvc": DvcRepository(), "registry": ModelRegistry(), "compute": Compute()},
 )

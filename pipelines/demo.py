@@ -16,10 +16,12 @@ import dagster as dg
 
 from assets.evaluation import PROMOTION_GATE
 from pipelines.definitions import defs
+from pipelines.experiment_commands import sync_experiments
 from resources.registry import ModelRegistry
 from resources.workspace import resolve_root
 from tuneforge.corpus.aclsum import place_aclsum
 from tuneforge.corpus.ingest import require_sources
+from tuneforge.experiments import DEFAULT_EXPERIMENT
 from tuneforge.layout import Layout
 from tuneforge.profiles import load_profile
 
@@ -45,9 +47,10 @@ def run_all(instance: dg.DagsterInstance, layout: Layout, seed_embedded: bool = 
         )
         if not result.success:
             raise SystemExit(f"ingestion of {source} failed; see the run in the Dagster UI")
-    print("== curating, training, evaluating and promoting", flush=True)
+    sync_experiments(instance, layout)
+    print(f"== curating, then training, evaluating and promoting experiment {DEFAULT_EXPERIMENT!r}", flush=True)
     result = defs.resolve_job_def("model_lifecycle").execute_in_process(
-        instance=instance, run_config=QUIET, raise_on_error=False
+        instance=instance, run_config=QUIET, raise_on_error=False, partition_key=DEFAULT_EXPERIMENT
     )
     if result.success:
         return result.output_for_node("promoted_model")

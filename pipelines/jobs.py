@@ -1,8 +1,8 @@
-"""Jobs a user launches: per-source ingestion (partitioned) and the model lifecycle (unpartitioned)."""
+"""Jobs a user launches: per-source ingestion, the whole model lifecycle, and one experiment's training (sweeps)."""
 
 import dagster as dg
 
-from assets import sources
+from assets import experiments, sources
 
 ingest_source_job = dg.define_asset_job(
     "ingest_source",
@@ -13,9 +13,18 @@ ingest_source_job = dg.define_asset_job(
 
 model_lifecycle_job = dg.define_asset_job(
     "model_lifecycle",
-    selection=dg.AssetSelection.assets("curated_dataset").downstream()
-    | dg.AssetSelection.assets("base_model"),
-    description="Curate all cleaned sources, train the adapter, evaluate it and decide on promotion.",
+    selection=dg.AssetSelection.assets("curated_dataset").downstream() | dg.AssetSelection.assets("base_model"),
+    partitions_def=experiments,
+    description="Curate all cleaned sources, then train one experiment's adapter (a partition of 'experiments'), "
+    "evaluate it and decide on promotion.",
 )
 
-JOBS = [ingest_source_job, model_lifecycle_job]
+train_experiment_job = dg.define_asset_job(
+    "train_experiment",
+    selection=dg.AssetSelection.assets("lora_adapter").downstream(),
+    partitions_def=experiments,
+    description="Train, evaluate and gate one experiment on the current curated dataset. A sweep is a backfill of "
+    "this job over experiment partitions (`tuneforge sweep`).",
+)
+
+JOBS = [ingest_source_job, model_lifecycle_job, train_experiment_job]

@@ -23,7 +23,10 @@ def test_asset_graph_has_the_documented_lineage():
                 for assets in defs.assets for spec in assets.check_specs if spec.blocking}
     assert blocking >= {("evaluation_report", "promotion_gate"), ("merged_export", "export_parity")}
     partitioned = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).is_partitioned}
-    assert partitioned == {"raw_corpus", "cleaned_corpus"}
+    assert partitioned == {"raw_corpus", "cleaned_corpus", "lora_adapter", "evaluation_report", "merged_export",
+                           "promoted_model"}
+    assert graph.get(dg.AssetKey("lora_adapter")).partitions_def.name == "experiments"
+    assert graph.get(dg.AssetKey("lora_adapter")).pools == {"gpu"}
 
 
 def test_jobs_cover_ingestion_per_source_and_the_model_lifecycle():
@@ -31,6 +34,19 @@ def test_jobs_cover_ingestion_per_source_and_the_model_lifecycle():
     lifecycle = {k.to_user_string() for k in defs.resolve_job_def("model_lifecycle").asset_layer.selected_asset_keys}
     assert lifecycle == {"curated_dataset", "base_model", "lora_adapter", "evaluation_report", "merged_export",
                          "promoted_model"}
+    sweep = defs.resolve_job_def("train_experiment")
+    assert {k.to_user_string() for k in sweep.asset_layer.selected_asset_keys} == {
+        "lora_adapter", "evaluation_report", "merged_export", "promoted_model"}
+    assert sweep.partitions_def.name == "experiments"
+
+
+def test_the_launchpad_shows_every_training_hyperparameter():
+    from tuneforge.profiles import TrainingConfig
+
+    fields = defs.resolve_job_def("model_lifecycle").run_config_schema.config_type.fields["ops"].config_type.fields
+    launchpad = fields["lora_adapter"].config_type.fields["config"].config_type.fields
+    assert set(launchpad) == set(TrainingConfig.model_fields)
+    assert "learning_rate" in launchpad and not launchpad["learning_rate"].is_required
 
 
 def test_workspace_validates_with_the_dagster_cli():

@@ -39,6 +39,20 @@ class Layout:
         return self.models / "adapters"
 
     @property
+    def checkpoints(self) -> Path:
+        """Resumable training checkpoints, one directory per adapter fingerprint, removed once it is trained."""
+        return self.models / "checkpoints"
+
+    @property
+    def registry_lock(self) -> Path:
+        """Held while the MLflow store is opened or the champion changes."""
+        return self.models / ".registry.lock"
+
+    @property
+    def experiments_file(self) -> Path:
+        return self.root / "experiments.yaml"
+
+    @property
     def exports(self) -> Path:
         """Merged full-weight exports, one directory per adapter."""
         return self.models / "exports"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PROFILE_ENV_VAR = "TUNEFORGE_PROFILE"
 DEFAULT_PROFILE = "demo"
@@ -113,19 +113,45 @@ class BaseModelConfig(BaseModel):
 
 
 class TrainingConfig(BaseModel):
-    lora_rank: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
+    """LoRA hyperparameters. The effective batch is ``batch_size × gradient_accumulation_steps × processes``."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt hyperparameter must fail, not silently default
+
+    lora_rank: int = Field(16, ge=1, description="LoRA rank r.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    target_modules: str | list[str] = "all-linear"
+    target_modules: list[str] = Field(
+        ["all-linear"], min_length=1,
+        description="Module names LoRA wraps (suffixes such as q_proj), or ['all-linear'] for every linear layer.",
+    )
     learning_rate: float = Field(1e-3, gt=0.0)
+    lr_schedule: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_steps: int = Field(4, ge=0)
-    max_steps: int = Field(32, ge=1)
-    batch_size: int = Field(4, ge=1)
-    max_seq_len: int = Field(448, ge=32)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    max_steps: int = Field(32, ge=1, description="Optimizer steps.")
+    batch_size: int = Field(4, ge=1, description="Rows per micro-batch and process.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    max_seq_len: int = Field(448, ge=32, description="Tokens per row (prompt + summary); must fit the model's context.")
     max_train_rows: int | None = Field(None, ge=1)
     max_validation_rows: int = Field(24, ge=1)
+    eval_every: int = Field(0, ge=0, description="Validation loss every N steps (0: only before and after training).")
+    early_stopping_patience: int = Field(
+        0, ge=0, description="Stop after this many validations without improvement (0: never); the best one is kept."
+    )
+    early_stopping_min_delta: float = Field(0.0, ge=0.0, description="Smallest validation-loss drop that counts.")
+    checkpoint_every: int = Field(8, ge=0, description="Write a resumable checkpoint every N steps (0: never).")
+    keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept on disk (the newest ones).")
     seed: int = 0
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto: bf16 on GPUs that support it, and on CPUs where bf16 matmuls measure faster."
+    )
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> TrainingConfig:
+        if self.warmup_steps > self.max_steps:
+            raise ValueError(f"warmup_steps={self.warmup_steps} exceeds max_steps={self.max_steps}")
+        return self
 
 
 class DecodingConfig(BaseModel):

@@ -246,7 +246,7 @@ class ChampionRegistry:
 
     def _lock(self) -> FileLock:
         self.layout.models.mkdir(parents=True, exist_ok=True)
-        return FileLock(self.layout.models / ".registry.lock", timeout=LOCK_TIMEOUT_SECONDS)
+        return FileLock(self.layout.registry_lock, timeout=LOCK_TIMEOUT_SECONDS)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

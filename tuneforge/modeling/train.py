@@ -1,33 +1,78 @@
 """LoRA fine-tuning: a training loop short enough to read in one sitting.
 
-peft wraps the base model with LoRA adapters; accelerate places it on the device and handles precision (bf16
-autocast where the hardware has it) and, under ``accelerate launch``, data parallelism. Batches are grouped by
-length so little compute goes to padding. The loss covers the summary tokens only.
+peft wraps the base model with LoRA adapters; accelerate places it on the device, handles precision (bf16 autocast
+where it is faster) and, under ``torchrun``/``accelerate launch``, data parallelism (NCCL on GPUs, gloo on CPUs).
+Batches are grouped by length so little compute goes to padding; the loss covers the summary tokens only; every
+``checkpoint_every`` steps an atomic checkpoint lets a killed run resume where it stopped.
 
-Run standalone: ``python -m tuneforge.modeling.train --base DIR --train FILE --validation FILE --out DIR``.
+Run standalone, in one process or N: ``python -m tuneforge.modeling.train JOB.json`` or
+``torchrun --nproc_per_node N -m tuneforge.modeling.train JOB.json`` (a JOB.json is a saved ``TrainingJob``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import random
+import resource
+import sys
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import Example, read_examples
+from tuneforge.modeling.batching import collate, step_batches
+from tuneforge.modeling.checkpoint import load_latest_checkpoint, remove_checkpoints, save_checkpoint
 from tuneforge.modeling.device import pick_device, use_bf16
+from tuneforge.modeling.preflight import (
+    TrainingConfigError,
+    check_against_model,
+    parse_training_config,
+    peft_target_modules,
+)
 from tuneforge.modeling.prompts import EncodedExample, encode_for_training
+from tuneforge.modeling.reporting import Fanout, LogReporter, PipesReporter, Reporter
 from tuneforge.profiles import TrainingConfig
+from tuneforge.tracking import TrackingTarget
 
 TRAINING_MANIFEST = "tuneforge_training.json"
-Log = Callable[[str], None]
+JOB_FILE = "job.json"
+LOG_LINES = 10  # step lines per run in the log (metrics go to the reporters every step)
+
+
+class TrainingOutOfMemory(RuntimeError):
+    pass
+
+
+@dataclass
+class TrainingJob:
+    """Everything a training process needs, as JSON: it may run in this process, a subprocess or a pod."""
+
+    base_dir: str
+    train_path: str
+    validation_path: str
+    instructions: dict[str, str]
+    config: dict
+    out_dir: str
+    checkpoint_dir: str
+    tracking: TrackingTarget | None = None
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> TrainingJob:
+        data = json.loads(Path(path).read_text())
+        tracking = data.pop("tracking", None)
+        return cls(**data, tracking=TrackingTarget(**tracking) if tracking else None)
 
 
 @dataclass
@@ -35,49 +80,45 @@ class TrainingResult:
     adapter_dir: str
     steps: int
     train_loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    validation_curve: list[tuple[int, float]] = field(default_factory=list)
     validation_loss_before: float = math.nan
     validation_loss: float = math.nan
+    best_step: int = 0
+    stopped_early: bool = False
+    resumed_from_step: int = 0
     trained_tokens: int = 0
     tokens_per_second: float = 0.0
     seconds: float = 0.0
+    peak_memory_mb: float = 0.0
     precision: str = "fp32"
     device: str = "cpu"
+    world_size: int = 1
+    mlflow_run_id: str | None = None
     instructions: dict[str, str] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+
+
+@dataclass
+class LoopState:
+    """The loop's counters: with the weights, optimizer, schedule and random states, all a checkpoint needs."""
+
+    step: int = 0
+    trained_tokens: int = 0
+    seconds: float = 0.0
+    train_loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    validation_curve: list[tuple[int, float]] = field(default_factory=list)
+    validation_loss_before: float = math.nan
+    last_validation: float = math.nan
+    best_loss: float = math.inf
+    best_step: int = 0
+    validations_without_improvement: int = 0
+    mlflow_run_id: str | None = None
 
 
 def encode_rows(tokenizer, rows: list[Example], instructions: dict[str, str], max_seq_len: int) -> list[EncodedExample]:
     return [
         encode_for_training(tokenizer, instructions[row.source], row.document, row.summary, max_seq_len) for row in rows
     ]
-
-
-def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> Iterator[list[int]]:
-    """Endless stream of index batches: shuffle, sort within windows of 50 batches by length, shuffle batches."""
-    rng = random.Random(seed)
-    window = batch_size * 50
-    while True:
-        order = list(range(len(lengths)))
-        rng.shuffle(order)
-        batches = []
-        for start in range(0, len(order), window):
-            chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
-            batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-        rng.shuffle(batches)
-        yield from batches
-
-
-def collate(examples: list[EncodedExample], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(e.input_ids) for e in examples)
-    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), -100, dtype=torch.long)
-    attention = torch.zeros((len(examples), width), dtype=torch.long)
-    for row, example in enumerate(examples):
-        n = len(example.input_ids)
-        input_ids[row, :n] = torch.tensor(example.input_ids)
-        labels[row, :n] = torch.tensor(example.labels)
-        attention[row, :n] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
 
 
 def summary_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -96,103 +137,263 @@ def summary_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 @torch.no_grad()
 def mean_loss(model, examples: list[EncodedExample], pad_id: int, batch_size: int, accelerator) -> float:
-    """Token-weighted mean loss over the examples' target tokens."""
+    """Token-weighted mean loss over the examples' summary tokens, each process scoring its share."""
+    model = accelerator.unwrap_model(model)  # uneven shards must not go through DDP's synchronised forward
     model.eval()
-    total, tokens = 0.0, 0
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
+    totals = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
+    shard = examples[accelerator.process_index :: accelerator.num_processes]
+    for start in range(0, len(shard), batch_size):
+        chunk = shard[start : start + batch_size]
         batch = {k: v.to(accelerator.device) for k, v in collate(chunk, pad_id).items()}
         with accelerator.autocast():
             loss = summary_loss(model, batch)
-        n = sum(e.target_tokens for e in chunk)
-        total += loss.item() * n
-        tokens += n
+        tokens = sum(e.target_tokens for e in chunk)
+        totals += torch.tensor([loss.item() * tokens, tokens], dtype=torch.float64, device=accelerator.device)
     model.train()
-    return total / max(tokens, 1)
+    if accelerator.num_processes > 1:
+        totals = accelerator.reduce(totals, reduction="sum")
+    return (totals[0] / totals[1].clamp(min=1)).item()
 
 
-def train_adapter(
-    base_dir: Path,
-    train_rows: list[Example],
-    validation_rows: list[Example],
-    instructions: dict[str, str],
-    config: TrainingConfig,
-    out_dir: Path,
-    log: Log = print,
-) -> TrainingResult:
+def run_training(job: TrainingJob, reporters: list[Reporter] | tuple[Reporter, ...] = ()) -> TrainingResult:
+    """Train (or resume) the adapter ``job`` describes and write it to ``job.out_dir``. Every data-parallel process
+    calls this; only the first reports and writes files."""
+    config = parse_training_config(job.config)
+    check_against_model(config, Path(job.base_dir))
+
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
 
-    if not train_rows:
-        raise ValueError("the training split is empty; add data or lower the test/validation shares")
     device = pick_device()
     bf16 = use_bf16(device, config.precision)
     accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if bf16 else "no")
-    set_seed(config.seed)
+    checkpoint = load_latest_checkpoint(Path(job.checkpoint_dir))
+    loop = LoopState(**checkpoint["loop"]) if checkpoint else LoopState()
+    report = Fanout(list(reporters) if accelerator.is_main_process else [])
+    if accelerator.is_main_process and job.tracking:
+        from tuneforge.tracking import MlflowTrainingReporter
 
+        tracker = MlflowTrainingReporter(job.tracking, run_id=loop.mlflow_run_id)
+        loop.mlflow_run_id = tracker.run_id
+        if not checkpoint:
+            tracker.log_params(config.model_dump())
+        report = Fanout([report, tracker])
+    try:
+        result = _train(job, config, accelerator, bf16, checkpoint, loop, report)
+    except BaseException as error:
+        report.fail(error)
+        raise
+    report.finish(result)
+    return result
+
+
+def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loop: LoopState, report) -> TrainingResult:
+    from accelerate.utils import set_seed
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+    from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
+
+    rank, world = accelerator.process_index, accelerator.num_processes
+    train_rows, validation_rows = read_examples(Path(job.train_path)), read_examples(Path(job.validation_path))
+    if not train_rows:
+        raise TrainingConfigError(f"{job.train_path} has no rows: add data or lower the test/validation shares")
+    set_seed(config.seed)
+    base_dir = Path(job.base_dir)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    context = getattr(model.config, "max_position_embeddings", None)
-    if context and config.max_seq_len > context:
-        raise ValueError(f"training.max_seq_len={config.max_seq_len} exceeds the base model's context of {context}")
-    lora = LoraConfig(
-        r=config.lora_rank,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules,
-        task_type="CAUSAL_LM",
-    )
+    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=peft_target_modules(config), task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
-
-    rows = train_rows[: config.max_train_rows] if config.max_train_rows else train_rows
-    train_set = encode_rows(tokenizer, rows, instructions, config.max_seq_len)
+    train_set = encode_rows(tokenizer, train_rows[: config.max_train_rows], job.instructions, config.max_seq_len)
     validation_set = encode_rows(
-        tokenizer, validation_rows[: config.max_validation_rows], instructions, config.max_seq_len
+        tokenizer, validation_rows[: config.max_validation_rows], job.instructions, config.max_seq_len
     )
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
-    schedule = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
-    model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    schedule = get_scheduler(config.lr_schedule, optimizer, config.warmup_steps, config.max_steps)
+    best_weights = None
+    if checkpoint:
+        set_peft_model_state_dict(model, checkpoint["adapter"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        schedule.load_state_dict(checkpoint["schedule"])
+        best_weights = checkpoint["best_weights"]
+        if len(checkpoint["random"]) == world:
+            _set_random_state(checkpoint["random"][rank])
+        report.log(f"resuming from the checkpoint of step {loop.step} in {job.checkpoint_dir}")
+    else:
+        torch.manual_seed(config.seed + rank)  # same LoRA init on every process, different dropout
+    resumed_from = loop.step
+    model = accelerator.prepare(model)
 
     result = TrainingResult(
-        adapter_dir=str(out_dir), steps=config.max_steps, precision="bf16" if bf16 else "fp32",
-        device=str(accelerator.device), instructions=instructions, config=config.model_dump(),
+        adapter_dir=job.out_dir, steps=config.max_steps, precision="bf16" if bf16 else "fp32",
+        device=str(accelerator.device), world_size=world, instructions=job.instructions, config=config.model_dump(),
+        resumed_from_step=resumed_from,
     )
-    if validation_set:
-        result.validation_loss_before = mean_loss(model, validation_set, pad_id, config.batch_size, accelerator)
-        log(f"validation loss before training: {result.validation_loss_before:.4f}")
+    report.log(f"training {len(train_set)} rows on {world} × {accelerator.device} ({result.precision}), "
+               f"{config.max_steps} steps of {config.batch_size} × {config.gradient_accumulation_steps} × {world} rows")
 
-    batches = length_grouped_batches([len(e.input_ids) for e in train_set], config.batch_size, config.seed)
+    def validate(step: int) -> float:
+        loss = mean_loss(model, validation_set, pad_id, config.batch_size, accelerator)
+        loop.last_validation = loss
+        loop.validation_curve.append((step, round(loss, 5)))
+        report.metrics(step, {"validation/loss": loss})
+        return loss
+
+    if validation_set and not checkpoint:
+        loop.validation_loss_before = validate(0)
+        report.log(f"validation loss before training: {loop.validation_loss_before:.4f}")
+
+    batches = step_batches([len(e.input_ids) for e in train_set], config.batch_size, config.seed,
+                           config.gradient_accumulation_steps, rank, world, loop.step)
+    params = [p for p in model.parameters() if p.requires_grad]
+    log_every = max(1, config.max_steps // LOG_LINES)
     model.train()
-    started = time.perf_counter()
-    log_every = max(1, config.max_steps // 10)
-    for step in range(1, config.max_steps + 1):
-        chunk = [train_set[i] for i in next(batches)]
-        batch = {k: v.to(accelerator.device) for k, v in collate(chunk, pad_id).items()}
-        with accelerator.autocast():
-            loss = summary_loss(model, batch)
-        accelerator.backward(loss)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        result.trained_tokens += int(batch["attention_mask"].sum())
-        result.train_loss_curve.append((step, round(loss.item(), 5)))
-        if step % log_every == 0 or step == config.max_steps:
-            elapsed = time.perf_counter() - started
-            rate = result.trained_tokens / elapsed
-            eta = (config.max_steps - step) * elapsed / step
-            log(f"step {step}/{config.max_steps} loss {loss.item():.4f} lr {schedule.get_last_lr()[0]:.2e} "
-                f"{rate:.0f} tokens/s, ETA {eta:.0f}s")
-    result.seconds = time.perf_counter() - started
-    result.tokens_per_second = result.trained_tokens / max(result.seconds, 1e-9)
-    if validation_set:
-        result.validation_loss = mean_loss(model, validation_set, pad_id, config.batch_size, accelerator)
-        log(f"validation loss after training: {result.validation_loss:.4f}")
+    clock = time.perf_counter() - loop.seconds
+    session_start, session_tokens = time.perf_counter(), 0
+    try:
+        while loop.step < config.max_steps:
+            micro_batches = next(batches)
+            totals = _accumulate_gradients(model, [[train_set[i] for i in ids] for ids in micro_batches], pad_id,
+                                           accelerator)
+            accelerator.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            loop.step += 1
+            if world > 1:
+                totals = accelerator.reduce(totals.to(accelerator.device), reduction="sum").cpu()
+            step_loss = totals[0].item() / (len(micro_batches) * world)
+            loop.trained_tokens += int(totals[1].item())
+            session_tokens += int(totals[1].item())
+            loop.train_loss_curve.append((loop.step, round(step_loss, 5)))
+            rate = session_tokens / max(time.perf_counter() - session_start, 1e-9)
+            report.metrics(loop.step, {"train/loss": step_loss, "train/learning_rate": schedule.get_last_lr()[0],
+                                       "train/tokens_per_second": rate})
+            if loop.step % log_every == 0 or loop.step == config.max_steps:
+                seconds_per_step = (time.perf_counter() - session_start) / (loop.step - resumed_from)
+                eta = (config.max_steps - loop.step) * seconds_per_step
+                report.log(f"step {loop.step}/{config.max_steps} loss {step_loss:.4f} "
+                           f"lr {schedule.get_last_lr()[0]:.2e} {rate:.0f} tokens/s, ETA {eta:.0f}s")
+            if validation_set and config.eval_every and loop.step % config.eval_every == 0:
+                best_weights = _track_best(loop, validate(loop.step), config, model, accelerator,
+                                           get_peft_model_state_dict, best_weights, report)
+                if config.early_stopping_patience and (
+                    loop.validations_without_improvement >= config.early_stopping_patience
+                ):
+                    result.stopped_early = True
+                    report.log(f"early stopping at step {loop.step}: validation loss has not improved for "
+                               f"{loop.validations_without_improvement} validations (best {loop.best_loss:.4f} "
+                               f"at step {loop.best_step})")
+                    break
+            if config.checkpoint_every and loop.step % config.checkpoint_every == 0 and loop.step < config.max_steps:
+                loop.seconds = time.perf_counter() - clock
+                _save_checkpoint(job, config, loop, model, optimizer, schedule, best_weights, accelerator)
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        if isinstance(error, torch.OutOfMemoryError) or "can't allocate memory" in str(error):
+            raise TrainingOutOfMemory(_out_of_memory_advice(config, accelerator, loop.step)) from error
+        raise
 
-    save_adapter(accelerator.unwrap_model(model), tokenizer, result, out_dir)
+    loop.seconds = time.perf_counter() - clock
+    if validation_set:
+        if not loop.validation_curve or loop.validation_curve[-1][0] != loop.step:
+            best_weights = _track_best(loop, validate(loop.step), config, model, accelerator,
+                                       get_peft_model_state_dict, best_weights, report)
+        if best_weights is not None and loop.best_loss < loop.last_validation:
+            set_peft_model_state_dict(accelerator.unwrap_model(model), best_weights)
+            report.log(f"keeping the best adapter, from step {loop.best_step} (validation loss {loop.best_loss:.4f} "
+                       f"against {loop.last_validation:.4f} at step {loop.step})")
+        else:
+            loop.best_loss, loop.best_step = loop.last_validation, loop.step
+        report.log(f"validation loss after training: {loop.best_loss:.4f}")
+    if not validation_set:
+        loop.best_loss, loop.best_step = math.nan, loop.step
+    result.validation_loss, result.best_step = loop.best_loss, loop.best_step
+    result.train_loss_curve, result.validation_curve = loop.train_loss_curve, loop.validation_curve
+    result.validation_loss_before, result.mlflow_run_id = loop.validation_loss_before, loop.mlflow_run_id
+    result.trained_tokens, result.seconds = loop.trained_tokens, loop.seconds
+    result.tokens_per_second = session_tokens / max(time.perf_counter() - session_start, 1e-9)
+    result.peak_memory_mb = _peak_memory_mb(accelerator.device)
+    if accelerator.is_main_process:
+        save_adapter(accelerator.unwrap_model(model), tokenizer, result, Path(job.out_dir))
+        remove_checkpoints(Path(job.checkpoint_dir))
+    accelerator.wait_for_everyone()
     return result
+
+
+def _accumulate_gradients(model, micro_batches: list[list[EncodedExample]], pad_id: int, accelerator) -> torch.Tensor:
+    """Backward over one optimizer step's micro-batches, synchronising gradients across processes only on the last.
+    Returns (sum of micro-batch losses, non-padding tokens)."""
+    totals = torch.zeros(2, dtype=torch.float64)
+    for index, examples in enumerate(micro_batches):
+        batch = {k: v.to(accelerator.device) for k, v in collate(examples, pad_id).items()}
+        last = index == len(micro_batches) - 1
+        with contextlib.nullcontext() if last else accelerator.no_sync(model):
+            with accelerator.autocast():
+                loss = summary_loss(model, batch)
+            accelerator.backward(loss / len(micro_batches))
+        totals += torch.tensor([loss.item(), float(batch["attention_mask"].sum())], dtype=torch.float64)
+    return totals
+
+
+def _save_checkpoint(job, config, loop, model, optimizer, schedule, best_weights, accelerator) -> None:
+    """Every process contributes its random state; the first writes."""
+    from accelerate.utils import gather_object
+    from peft import get_peft_model_state_dict
+
+    random_states = gather_object([_random_state()])
+    if accelerator.is_main_process:
+        adapter = _cpu(get_peft_model_state_dict(accelerator.unwrap_model(model)))
+        state = {"loop": asdict(loop), "adapter": adapter, "optimizer": optimizer.state_dict(),
+                 "schedule": schedule.state_dict(), "random": random_states, "best_weights": best_weights}
+        save_checkpoint(Path(job.checkpoint_dir), loop.step, state, config.keep_checkpoints)
+    accelerator.wait_for_everyone()
+
+
+def _track_best(loop: LoopState, loss: float, config: TrainingConfig, model, accelerator, state_dict, best, report):
+    """Record a validation; returns the best weights so far (copied only when they improve)."""
+    if loss < loop.best_loss - config.early_stopping_min_delta:
+        loop.best_loss, loop.best_step, loop.validations_without_improvement = loss, loop.step, 0
+        best = _cpu(state_dict(accelerator.unwrap_model(model)))
+    else:
+        loop.validations_without_improvement += 1
+    report.log(f"validation loss at step {loop.step}: {loss:.4f} (best {loop.best_loss:.4f} at step {loop.best_step})")
+    return best
+
+
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+
+
+def _random_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_random_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def _out_of_memory_advice(config: TrainingConfig, accelerator, step: int) -> str:
+    return (
+        f"out of memory on {accelerator.device} at step {step + 1} with training.batch_size={config.batch_size} × "
+        f"training.max_seq_len={config.max_seq_len}. Lower training.batch_size (raise "
+        f"training.gradient_accumulation_steps by the same factor to keep the effective batch of "
+        f"{config.batch_size * config.gradient_accumulation_steps}), or lower training.max_seq_len or "
+        f"training.lora_rank, or run on a larger device (the compute resource)."
+    )
 
 
 def save_adapter(model, tokenizer, result: TrainingResult, out_dir: Path) -> None:
@@ -208,25 +409,32 @@ def load_training_result(adapter_dir: Path) -> TrainingResult | None:
     if not manifest.exists():
         return None
     data = json.loads(manifest.read_text())
-    data["train_loss_curve"] = [tuple(point) for point in data["train_loss_curve"]]
+    for curve in ("train_loss_curve", "validation_curve"):
+        data[curve] = [tuple(point) for point in data.get(curve, [])]
     return TrainingResult(**data)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from tuneforge.profiles import load_profile
-
     parser = argparse.ArgumentParser(prog="python -m tuneforge.modeling.train", description=__doc__)
-    parser.add_argument("--base", type=Path, required=True, help="base model snapshot directory")
-    parser.add_argument("--train", type=Path, required=True)
-    parser.add_argument("--validation", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("job", type=Path, help="a TrainingJob saved as JSON")
     args = parser.parse_args(argv)
-    profile = load_profile()
-    train_rows, validation_rows = read_examples(args.train), read_examples(args.validation)
-    sources = {row.source for row in train_rows + validation_rows}
-    instructions = {source: profile.instruction_for(source) for source in sorted(sources)}
-    result = train_adapter(args.base, train_rows, validation_rows, instructions, profile.training, args.out)
-    print(json.dumps({"adapter": result.adapter_dir, "validation_loss": result.validation_loss}))
+    job = TrainingJob.load(args.job)
+    first_process = os.environ.get("RANK", "0") == "0"
+    with contextlib.ExitStack() as stack:
+        reporters: list[Reporter] = [LogReporter(lambda line: print(line, flush=True))]
+        if first_process:
+            from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, open_dagster_pipes
+
+            if DAGSTER_PIPES_CONTEXT_ENV_VAR in os.environ:  # launched by Dagster through Pipes
+                reporters = [PipesReporter(stack.enter_context(open_dagster_pipes()))]
+        try:
+            result = run_training(job, reporters)
+        except (TrainingConfigError, TrainingOutOfMemory) as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+    if first_process:
+        print(json.dumps({"adapter": result.adapter_dir, "validation_loss": result.validation_loss,
+                          "world_size": result.world_size}))
 
 
 if __name__ == "__main__":
