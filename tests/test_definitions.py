@@ -18,6 +18,8 @@ def test_asset_graph_has_the_documented_lineage():
         "evaluation_report": ["base_model", "lora_adapter"],
         "merged_export": ["base_model", "evaluation_report"],
         "promoted_model": ["base_model", "evaluation_report", "merged_export"],
+        "raw_data_drift": [],
+        "champion_monitor": [],
     }
     blocking = {(spec.asset_key.to_user_string(), spec.name)
                 for assets in defs.assets for spec in assets.check_specs if spec.blocking}

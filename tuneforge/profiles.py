@@ -215,6 +215,39 @@ class PromotionConfig(BaseModel):
         return tolerances
 
 
+class DriftConfig(BaseModel):
+    """Sample sizes and the threshold of each drift measure."""
+
+    max_rows: int = Field(2000, ge=10, description="Rows sampled from the training data, from all raw data, and "
+                                                   "from each raw source (a deterministic hash sample).")
+    max_document_chars: int = Field(
+        20_000, ge=200, description="Characters of a document read for vocabulary and language (length counts all)."
+    )
+    min_rows: int = Field(20, ge=2, description="With fewer sampled rows on either side, measures are not judged.")
+    ks_threshold: float = Field(0.2, gt=0.0, le=1.0, description="Kolmogorov-Smirnov statistic of word lengths.")
+    ks_max_p_value: float = Field(
+        0.01, gt=0.0, le=1.0, description="...and its p-value must be below this, so small samples do not alarm."
+    )
+    psi_threshold: float = Field(0.2, gt=0.0, description="Population stability index of word lengths.")
+    psi_bins: int = Field(10, ge=2, description="Quantile bins of the training lengths (fewer for small samples).")
+    min_rows_per_bin: int = Field(20, ge=1, description="Rows per PSI bin on the smaller side, at least.")
+    max_oov_increase: float = Field(
+        0.05, gt=0.0, le=1.0, description="Out-of-vocabulary token rate allowed above held-out training text's."
+    )
+    top_k_words: int = Field(1000, ge=10, description="Words of the unigram distributions (the rest pooled).")
+    js_threshold: float = Field(0.1, gt=0.0, le=1.0, description="Jensen-Shannon divergence (base 2, 0..1).")
+    tvd_threshold: float = Field(0.1, gt=0.0, le=1.0, description="Total variation distance of language shares.")
+    min_language_probability: float = Field(0.5, ge=0.0, le=1.0, description="Below it, a look at more text.")
+    salt: str = Field("tuneforge-drift-v1", description="Changing it draws another sample.")
+
+    @model_validator(mode="after")
+    def _samples_can_be_judged(self) -> DriftConfig:
+        if self.max_rows < self.min_rows:
+            raise ValueError(f"max_rows ({self.max_rows}) must be at least min_rows ({self.min_rows}), or no sample "
+                             "could ever be judged")
+        return self
+
+
 DEFAULT_INSTRUCTION = "Summarize the following text in one sentence."
 
 ACLSUM_INSTRUCTIONS = {
@@ -233,6 +266,7 @@ class Profile(BaseModel):
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
+    drift: DriftConfig = DriftConfig()
     instructions: dict[str, str] = Field(
         default_factory=lambda: dict(ACLSUM_INSTRUCTIONS),
         description="Instruction given to the model, per source; sources not listed get default_instruction.",
