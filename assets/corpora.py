@@ -9,6 +9,7 @@ import warnings
 
 import dagster as dg
 
+from assets.automation import FOLLOW_PASSING_INPUTS
 from resources import DvcRepository, Workspace
 from tuneforge.corpus import stages
 from tuneforge.corpus.funnel import Funnel
@@ -65,6 +66,7 @@ def raw_corpus(context: dg.AssetExecutionContext, workspace: Workspace, dvc: Dvc
     kinds={"dvc", "great_expectations"},
     pool="dvc",
     check_specs=[CLEANED_CHECK],
+    automation_condition=FOLLOW_PASSING_INPUTS,
 )
 def cleaned_corpus(
     context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository
@@ -101,6 +103,7 @@ def cleaned_corpus(
     group_name="data",
     kinds={"dvc", "great_expectations"},
     pool="dvc",
+    automation_condition=FOLLOW_PASSING_INPUTS,
     check_specs=[dg.AssetCheckSpec(CURATED_SUITE, asset="curated_dataset", blocking=True,
                                    description="The cleaned-corpus checks across splits, groups in one split, "
                                    "split proportions")],

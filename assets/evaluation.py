@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.automation import FOLLOW_PASSING_INPUTS
 from assets.model import experiments
 from resources import ModelRegistry, Workspace
 from tuneforge.atomic import atomic_directory
@@ -24,6 +25,7 @@ PROMOTION_GATE = "promotion_gate"
     kinds={"mlflow"},
     partitions_def=experiments,
     pool="gpu",
+    automation_condition=FOLLOW_PASSING_INPUTS,  # a new adapter is evaluated
     check_specs=[dg.AssetCheckSpec(
         PROMOTION_GATE, asset="evaluation_report", blocking=True,
         description="The candidate beats the champion significantly and regresses no guard.",

@@ -35,7 +35,8 @@ def base_model(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.Ou
     return dg.Output(
         {"path": str(snapshot.path), "sha256": snapshot.sha256},
         metadata={
-            "path": dg.MetadataValue.path(str(snapshot.path)),
+            # not "path": the IO manager's own "path" entry (where it pickled the output) would replace it
+            "snapshot": dg.MetadataValue.path(str(snapshot.path)),
             "sha256": snapshot.sha256,
             "license": snapshot.license,
             "parameters": snapshot.parameters,
@@ -78,7 +79,8 @@ def lora_adapter(
     except TrainingConfigError as error:
         raise dg.Failure(str(error)) from None
     splits = {split: layout.curated / f"{split}.jsonl" for split in ("train", "validation")}
-    sources = sorted({row.source for path in splits.values() for row in read_examples(path)})
+    rows = {split: read_examples(path) for split, path in splits.items()}
+    sources = sorted({row.source for split_rows in rows.values() for row in split_rows})
     instructions = {source: profile.instruction_for(source) for source in sources}
     key = fingerprint(base=base_model["sha256"], train=file_md5(splits["train"]),
                       validation=file_md5(splits["validation"]), training=training.model_dump(),
@@ -103,7 +105,8 @@ def lora_adapter(
     return dg.Output(
         {"path": str(adapter_dir), "fingerprint": key, "instructions": instructions, "experiment": name,
          "config_hash": hyper_hash, "validation_loss": result.validation_loss},
-        metadata={**_training_metadata(result, registry), "path": dg.MetadataValue.path(str(adapter_dir)),
+        metadata={**_training_metadata(result, registry), "adapter_dir": dg.MetadataValue.path(str(adapter_dir)),
+                  "train_rows": len(rows["train"]),
                   "fingerprint": key, "experiment": name, "config_hash": hyper_hash, "reused": reused,
                   **compute.describe()},
         data_version=dg.DataVersion(key),

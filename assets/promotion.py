@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.automation import FOLLOW_PASSING_INPUTS
 from assets.model import experiments
 from resources import ModelRegistry, Workspace
 from tuneforge.atomic import write_text_atomically
@@ -26,6 +27,7 @@ MODEL_CARD = "README.md"
     group_name="promotion",
     kinds={"safetensors"},
     partitions_def=experiments,
+    automation_condition=FOLLOW_PASSING_INPUTS,
     check_specs=[dg.AssetCheckSpec(EXPORT_PARITY, asset="merged_export", blocking=True,
                                    description="Greedy outputs of the merged weights equal adapter inference.")],
 )
@@ -56,7 +58,7 @@ def merged_export(context: dg.AssetExecutionContext, workspace: Workspace, base_
         {"path": str(export_dir), "parity": parity.passed, "card": str(export_dir / MODEL_CARD),
          "base_model": lineage.base_model, "dataset_version": lineage.dataset_version},
         metadata={
-            "path": dg.MetadataValue.path(str(export_dir)),
+            "export_dir": dg.MetadataValue.path(str(export_dir)),
             "size_mb": round(exported.size_bytes / 1e6, 1),
             "parameters": exported.parameters,
             "files": dg.MetadataValue.json({f.name: f.sha256 for f in exported.files}),
@@ -78,7 +80,8 @@ def merged_export(context: dg.AssetExecutionContext, workspace: Workspace, base_
     )
 
 
-@dg.asset(group_name="promotion", kinds={"mlflow"}, partitions_def=experiments)
+@dg.asset(group_name="promotion", kinds={"mlflow"}, partitions_def=experiments,
+          automation_condition=FOLLOW_PASSING_INPUTS)
 def promoted_model(
     context: dg.AssetExecutionContext,
     registry: ModelRegistry,

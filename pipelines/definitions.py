@@ -1,20 +1,37 @@
 """The code location: every asset, job, schedule, sensor and resource, loaded by workspace.yaml."""
 
+import os
+
 import dagster as dg
+from dagster_k8s import k8s_job_executor
 
 from assets import ALL_ASSETS
 from assets.monitoring import champion_monitor, raw_data_drift
 from pipelines.jobs import JOBS
+from pipelines.retrain_sensor import new_data_retrain_sensor
 from pipelines.schedules import MONITORING_JOBS, SCHEDULES
 from pipelines.schedules import SENSORS as MONITORING_SENSORS
 from pipelines.sensors import AlertNotifier, RawDataWatch, raw_data_sensor, run_failure_alert
 from resources import Compute, DvcRepository, ModelRegistry, Workspace
 
+# On the cluster (deploy/k8s) every step runs in its own pod; locally, steps run in the run's process.
+EXECUTOR = k8s_job_executor if os.environ.get("TUNEFORGE_EXECUTOR") == "k8s" else None
+
 defs = dg.Definitions(
+    executor=EXECUTOR,
     assets=[*ALL_ASSETS, raw_data_drift, champion_monitor],
     jobs=[*JOBS, *MONITORING_JOBS],
     schedules=SCHEDULES,
-    sensors=[raw_data_sensor, run_failure_alert, *MONITORING_SENSORS],
+    sensors=[
+        raw_data_sensor,
+        run_failure_alert,
+        new_data_retrain_sensor,
+        *MONITORING_SENSORS,
+        # Dagster's automation sensor starts stopped unless declared RUNNING.
+        dg.AutomationConditionSensorDefinition(
+            "default_automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING
+        ),
+    ],
     resources={
         "workspace": Workspace(),
         "dvc": DvcRepository(),

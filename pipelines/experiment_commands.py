@@ -57,7 +57,7 @@ def experiment_table(instance: dg.DagsterInstance, layout: Layout) -> list[dict]
             "config_hash": config_hash(experiment.config(profile.training)),
             "registered": name in registered,
             "validation_loss": loss.value if loss is not None else None,
-            "adapter": metadata["path"].value if "path" in metadata else None,
+            "adapter": metadata["adapter_dir"].value if "adapter_dir" in metadata else None,
             "trained_config_hash": metadata["config_hash"].value if "config_hash" in metadata else None,
         })
     rows.sort(key=lambda row: (row["validation_loss"] is None, row["validation_loss"] or math.inf))

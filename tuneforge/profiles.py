@@ -248,6 +248,15 @@ class DriftConfig(BaseModel):
         return self
 
 
+class RetrainConfig(BaseModel):
+    """When new data is worth a retrain (besides the weekly schedule and drift)."""
+
+    min_new_training_rows: int = Field(
+        50, ge=1, description="A new curated dataset retrains once it has this many more training rows than the "
+        "champion experiment's adapter was trained on.",
+    )
+
+
 DEFAULT_INSTRUCTION = "Summarize the following text in one sentence."
 
 ACLSUM_INSTRUCTIONS = {
@@ -267,6 +276,7 @@ class Profile(BaseModel):
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
     drift: DriftConfig = DriftConfig()
+    retrain: RetrainConfig = RetrainConfig()
     instructions: dict[str, str] = Field(
         default_factory=lambda: dict(ACLSUM_INSTRUCTIONS),
         description="Instruction given to the model, per source; sources not listed get default_instruction.",

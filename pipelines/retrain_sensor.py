@@ -1,0 +1,57 @@
+"""Retrain when a new curated dataset brings enough new training rows: a new version with a handful of extra rows is
+not worth a training run (the weekly schedule picks those up)."""
+
+import dagster as dg
+
+from assets.corpora import CURATED_SUITE, curated_dataset
+from assets.model import lora_adapter
+from pipelines.schedules import RETRAIN_EXPERIMENT, TRIGGER_TAG, _experiment_missing
+from resources import Workspace
+
+TRAIN_JOB = "train_experiment"
+
+
+def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None):
+    records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None)
+    records = instance.fetch_materializations(records_filter, limit=1).records
+    return records[0] if records else None
+
+
+def _int(record, name: str) -> int | None:
+    value = record.asset_materialization.metadata.get(name) if record else None
+    return int(value.value) if value is not None else None
+
+
+@dg.sensor(
+    job_name=TRAIN_JOB,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=f"Train experiment {RETRAIN_EXPERIMENT!r} on a new curated dataset that passed its checks and has "
+    "at least retrain.min_new_training_rows more training rows than its current adapter.",
+)
+def new_data_retrain_sensor(context: dg.SensorEvaluationContext, workspace: Workspace):
+    dataset = _latest(context.instance, curated_dataset.key)
+    if dataset is None:
+        return dg.SkipReason("the curated dataset has not been materialized yet")
+    if context.cursor and int(context.cursor) >= dataset.storage_id:
+        return dg.SkipReason(f"curated dataset version {dataset.storage_id} was already considered")
+    check = context.instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(curated_dataset.key, CURATED_SUITE), limit=1)
+    if not check or check[0].run_id != dataset.run_id or check[0].status.value != "SUCCEEDED":
+        context.update_cursor(str(dataset.storage_id))
+        return dg.SkipReason(f"the newest curated dataset did not pass {CURATED_SUITE}; not training on it")
+    skip = _experiment_missing(context.instance, RETRAIN_EXPERIMENT)
+    if skip:
+        return skip
+    context.update_cursor(str(dataset.storage_id))
+    rows_now = _int(dataset, "train_rows") or 0
+    rows_trained = _int(_latest(context.instance, lora_adapter.key, RETRAIN_EXPERIMENT), "train_rows") or 0
+    needed = workspace.load_profile().retrain.min_new_training_rows
+    if rows_now - rows_trained < needed:
+        return dg.SkipReason(f"the new curated dataset has {rows_now - rows_trained} more training rows than the "
+                             f"adapter ({rows_now} vs {rows_trained}); retraining needs {needed}")
+    return dg.RunRequest(
+        run_key=f"new-data-{dataset.storage_id}",
+        partition_key=RETRAIN_EXPERIMENT,
+        tags={TRIGGER_TAG: "new_data", "tuneforge/new_training_rows": str(rows_now - rows_trained)},
+    )
