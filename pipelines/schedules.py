@@ -12,10 +12,11 @@ from datetime import datetime
 import dagster as dg
 
 from assets.monitoring import DRIFT_CHECK, champion_monitor, raw_data_drift
+from tuneforge.experiments import DEFAULT_EXPERIMENT
 
 LIFECYCLE_JOB = "model_lifecycle"
 EXPERIMENTS = "experiments"
-RETRAIN_EXPERIMENT = "baseline"
+RETRAIN_EXPERIMENT = DEFAULT_EXPERIMENT
 TIMEZONE_ENV_VAR = "TUNEFORGE_SCHEDULE_TIMEZONE"
 SCHEDULE_TIMEZONE = os.environ.get(TIMEZONE_ENV_VAR) or "UTC"
 WEEKLY_RETRAIN_CRON = "0 3 * * 0"  # Sundays at 03:00
