@@ -9,7 +9,7 @@ import warnings
 
 import dagster as dg
 
-from assets.automation import FOLLOW_PASSING_INPUTS
+from assets.automation import CURATED_FRESHNESS, FOLLOW_PASSING_INPUTS
 from resources import DvcRepository, Workspace
 from tuneforge.corpus import stages
 from tuneforge.corpus.funnel import Funnel
@@ -104,6 +104,7 @@ def cleaned_corpus(
     kinds={"dvc", "great_expectations"},
     pool="dvc",
     automation_condition=FOLLOW_PASSING_INPUTS,
+    freshness_policy=CURATED_FRESHNESS,
     check_specs=[dg.AssetCheckSpec(CURATED_SUITE, asset="curated_dataset", blocking=True,
                                    description="The cleaned-corpus checks across splits, groups in one split, "
                                    "split proportions")],

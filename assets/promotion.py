@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.automation import FOLLOW_PASSING_INPUTS
+from assets.automation import FOLLOW_PASSING_INPUTS, MODEL_FRESHNESS
 from assets.model import experiments
 from resources import ModelRegistry, Workspace
 from tuneforge.atomic import write_text_atomically
@@ -81,7 +81,7 @@ def merged_export(context: dg.AssetExecutionContext, workspace: Workspace, base_
 
 
 @dg.asset(group_name="promotion", kinds={"mlflow"}, partitions_def=experiments,
-          automation_condition=FOLLOW_PASSING_INPUTS)
+          automation_condition=FOLLOW_PASSING_INPUTS, freshness_policy=MODEL_FRESHNESS)
 def promoted_model(
     context: dg.AssetExecutionContext,
     registry: ModelRegistry,

@@ -42,6 +42,16 @@ def test_jobs_cover_ingestion_per_source_and_the_model_lifecycle():
     assert sweep.partitions_def.name == "experiments"
 
 
+def test_the_curated_dataset_and_the_promoted_model_carry_freshness_policies():
+    graph = defs.resolve_asset_graph()
+    for asset in ("curated_dataset", "promoted_model"):
+        policy = graph.get(dg.AssetKey(asset)).freshness_policy
+        assert policy is not None and policy.fail_window.to_timedelta().days >= 7
+    automated = {key.to_user_string() for key in graph.get_all_asset_keys()
+                 if graph.get(key).automation_condition is not None}
+    assert automated == {"cleaned_corpus", "curated_dataset", "evaluation_report", "merged_export", "promoted_model"}
+
+
 def test_the_launchpad_shows_every_training_hyperparameter():
     from tuneforge.profiles import TrainingConfig
 
