@@ -9,12 +9,21 @@ from pipelines.schedules import RETRAIN_EXPERIMENT, TRIGGER_TAG, _experiment_mis
 from resources import Workspace
 
 TRAIN_JOB = "train_experiment"
+RECENT_CHECKS = 20
 
 
 def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None):
     records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None)
     records = instance.fetch_materializations(records_filter, limit=1).records
     return records[0] if records else None
+
+
+def _check_status(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The status of the curated suite's evaluation in the run that materialized the dataset (None: none there).
+    Newer runs may have planned evaluations of their own, so the run is matched, not the newest record taken."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(curated_dataset.key, CURATED_SUITE), limit=RECENT_CHECKS)
+    return next((record.status.value for record in history if record.run_id == run_id), None)
 
 
 def _int(record, name: str) -> int | None:
@@ -35,9 +44,10 @@ def new_data_retrain_sensor(context: dg.SensorEvaluationContext, workspace: Work
         return dg.SkipReason("the curated dataset has not been materialized yet")
     if context.cursor and int(context.cursor) >= dataset.storage_id:
         return dg.SkipReason(f"curated dataset version {dataset.storage_id} was already considered")
-    check = context.instance.event_log_storage.get_asset_check_execution_history(
-        dg.AssetCheckKey(curated_dataset.key, CURATED_SUITE), limit=1)
-    if not check or check[0].run_id != dataset.run_id or check[0].status.value != "SUCCEEDED":
+    status = _check_status(context.instance, dataset.run_id)
+    if status in ("PLANNED", "IN_PROGRESS"):
+        return dg.SkipReason(f"{CURATED_SUITE} of the newest curated dataset has not finished")
+    if status != "SUCCEEDED":
         context.update_cursor(str(dataset.storage_id))
         return dg.SkipReason(f"the newest curated dataset did not pass {CURATED_SUITE}; not training on it")
     skip = _experiment_missing(context.instance, RETRAIN_EXPERIMENT)
