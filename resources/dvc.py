@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,9 @@ class DvcRepository(dg.ConfigurableResource):
     def _dvc(self, *args: str) -> str:
         executable = Path(sys.executable).with_name("dvc")
         command = [str(executable) if executable.exists() else (shutil.which("dvc") or "dvc"), *args]
-        done = subprocess.run(command, cwd=self.path, capture_output=True, text=True)
+        # No usage report: it forks a daemon per command that tries the network (unreachable here).
+        env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+        done = subprocess.run(command, cwd=self.path, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise DvcError(f"`dvc {' '.join(args)}` failed in {self.path}:\n{done.stderr.strip() or done.stdout}")
         return done.stdout
