@@ -14,8 +14,12 @@ from pipelines.schedules import SENSORS as MONITORING_SENSORS
 from pipelines.sensors import AlertNotifier, RawDataWatch, raw_data_sensor, run_failure_alert
 from resources import Compute, DvcRepository, ModelRegistry, Workspace
 
-# On the cluster (deploy/k8s) every step runs in its own pod; locally, steps run in the run's process.
-EXECUTOR = k8s_job_executor if os.environ.get("TUNEFORGE_EXECUTOR") == "k8s" else None
+# On the cluster (deploy/k8s) every step runs in its own pod. Locally each step is a process forked from a server
+# that imported the code location once (torch, transformers, MLflow), instead of a fresh interpreter per step.
+LOCAL_EXECUTOR = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}}}
+)
+EXECUTOR = k8s_job_executor if os.environ.get("TUNEFORGE_EXECUTOR") == "k8s" else LOCAL_EXECUTOR
 
 defs = dg.Definitions(
     executor=EXECUTOR,

@@ -275,6 +275,26 @@ def test_first_look_skips_sources_already_ingested(tmp_path, instance):
     assert requested(sensor.tick()) == ["news"]
 
 
+def test_sources_ingested_while_settling_are_not_ingested_again(tmp_path, instance):
+    """`make demo` ingests fresh files, then the daemon starts: the first look defers them (too new), and once they
+    settle they are recorded as ingested, not re-ingested. A file changed after the ingestion still runs."""
+    raw = tmp_path / "data" / "raw"
+    write(raw / "news" / "a.jsonl", age=0)
+    write(raw / "papers" / "a.jsonl", age=0)
+    instance.add_dynamic_partitions("sources", ["news", "papers"])
+    time.sleep(0.05)
+    instance.report_runless_asset_event(dg.AssetMaterialization("cleaned_corpus", partition="news"))
+    instance.report_runless_asset_event(dg.AssetMaterialization("cleaned_corpus", partition="papers"))
+    time.sleep(0.05)
+    write(raw / "papers" / "b.jsonl", ROW.replace("parsing", "typing"), age=0)  # added after the ingestion
+    sensor = Sensor(tmp_path, instance)
+    sensor.resources["raw_watch"] = RawDataWatch(settle_seconds=1)
+    assert requested(sensor.tick()) == []  # everything is still settling
+
+    time.sleep(1.1)
+    assert requested(sensor.tick()) == ["papers"]
+
+
 # --- run_failure_alert ----------------------------------------------------------------------------------------
 
 
