@@ -21,19 +21,28 @@ def smoke_base_models(tmp_path_factory) -> Path:
     return models
 
 
-@pytest.fixture
-def workspace(tmp_path, monkeypatch, smoke_base_models) -> Path:
-    """A fresh tuneforge workspace (dvc.yaml, Dagster home, smoke profile) in a temporary directory."""
-    root = tmp_path / "ws"
-    root.mkdir()
+def workspace_env(root: Path, smoke_base_models: Path) -> dict[str, str]:
+    """Lay out a fresh tuneforge workspace (dvc.yaml, a Dagster home, the tiny base model) at ``root``; returns the
+    environment that points every entry point at it on the smoke profile."""
+    root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     home = root / ".dagster"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     shutil.copytree(smoke_base_models, root / "models" / "base")
-    monkeypatch.setenv("TUNEFORGE_ROOT", str(root))
-    monkeypatch.setenv("TUNEFORGE_PROFILE", "smoke")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.chdir(root)
+    return {"TUNEFORGE_ROOT": str(root), "TUNEFORGE_PROFILE": "smoke", "DAGSTER_HOME": str(home)}
+
+
+def enter_workspace(patch: pytest.MonkeyPatch, root: Path, env: dict[str, str]) -> None:
+    for name, value in env.items():
+        patch.setenv(name, value)
+    patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    patch.chdir(root)
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch, smoke_base_models) -> Path:
+    """A fresh tuneforge workspace (dvc.yaml, Dagster home, smoke profile) in a temporary directory."""
+    root = tmp_path / "ws"
+    enter_workspace(monkeypatch, root, workspace_env(root, smoke_base_models))
     return root

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from conftest import enter_workspace, workspace_env
 from daemon_support import (
     DAGSTER,
     Daemon,
@@ -55,18 +55,8 @@ def daemon_workspace(tmp_path_factory, smoke_base_models) -> Iterator[DaemonWork
     """A smoke workspace with every source ingested and the curated dataset and base model materialized in-process,
     and a `dagster-daemon` serving its instance."""
     root = tmp_path_factory.mktemp("backfills") / "ws"
-    root.mkdir()
-    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
-    home = root / ".dagster"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    shutil.copytree(smoke_base_models, root / "models" / "base")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TUNEFORGE_ROOT", str(root))
-        patch.setenv("TUNEFORGE_PROFILE", "smoke")
-        patch.setenv("DAGSTER_HOME", str(home))
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.chdir(root)
+        enter_workspace(patch, root, workspace_env(root, smoke_base_models))
         layout = Layout(root)
         place_aclsum(layout.raw, limit=load_profile().embedded_rows_per_source)
         with dg.DagsterInstance.get() as instance:
