@@ -31,6 +31,7 @@ from tuneforge.corpus.records import Example, read_examples
 from tuneforge.modeling.batching import collate, step_batches
 from tuneforge.modeling.checkpoint import load_latest_checkpoint, remove_checkpoints, save_checkpoint
 from tuneforge.modeling.device import pick_device, use_bf16
+from tuneforge.modeling.fast_dropout import use_uniform_mask_dropout
 from tuneforge.modeling.preflight import (
     TrainingConfigError,
     check_against_model,
@@ -129,7 +130,8 @@ def summary_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     predicts_target = (labels[:, 1:] != -100).any(dim=0)
     positions = predicts_target.nonzero().squeeze(-1)  # position t predicts token t + 1
     logits = model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=positions
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=positions,
+        use_cache=False,  # a training forward needs no key/value cache
     ).logits
     targets = labels[:, positions + 1]
     return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100)
@@ -203,6 +205,8 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=peft_target_modules(config), task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
+    if accelerator.device.type == "cpu":
+        use_uniform_mask_dropout(model)
     train_set = encode_rows(tokenizer, train_rows[: config.max_train_rows], job.instructions, config.max_seq_len)
     validation_set = encode_rows(
         tokenizer, validation_rows[: config.max_validation_rows], job.instructions, config.max_seq_len
