@@ -105,6 +105,7 @@ def _job(tmp_path: Path, smoke_base_models: Path, **overrides) -> TrainingJob:
         ({"target_modules": ["q_proj", "attention_dense"]}, "training.target_modules: attention_dense"),
         ({"warmup_steps": 1000}, "warmup_steps=1000 exceeds max_steps"),
         ({"learning_rat": 0.1}, "training.learning_rat: Extra inputs"),
+        ({"quantization": "4bit"}, "training.quantization: '4bit' (QLoRA) needs a CUDA GPU and the bitsandbytes"),
     ],
 )
 def test_an_invalid_config_fails_before_any_compute_naming_the_field(tmp_path, smoke_base_models, monkeypatch,
@@ -181,3 +182,15 @@ def test_a_killed_training_process_resumes_from_its_last_checkpoint(tmp_path, sm
         [loss for _, loss in reference.train_loss_curve], rel=1e-3
     )
     assert not checkpoints.exists(), "checkpoints are removed once the adapter is written"
+
+
+def test_qlora_is_chosen_exactly_where_it_runs(monkeypatch):
+    from tuneforge.modeling import loading
+
+    config = load_profile("smoke").training
+    monkeypatch.setattr(loading, "bitsandbytes_available", lambda: True)
+    assert loading.use_4bit(config, torch.device("cuda", 0))
+    assert not loading.use_4bit(config.model_copy(update={"quantization": "none"}), torch.device("cuda", 0))
+    assert not loading.use_4bit(config, torch.device("cpu"))
+    monkeypatch.setattr(loading, "bitsandbytes_available", lambda: False)
+    assert not loading.use_4bit(config, torch.device("cuda", 0))

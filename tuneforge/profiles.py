@@ -146,6 +146,10 @@ class TrainingConfig(BaseModel):
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="auto: bf16 on GPUs that support it, and on CPUs where bf16 matmuls measure faster."
     )
+    quantization: Literal["auto", "4bit", "none"] = Field(
+        "auto", description="4bit: QLoRA (NF4 base weights), which needs CUDA and bitsandbytes; auto: 4bit wherever "
+        "those are present, else none.",
+    )
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> TrainingConfig:

@@ -32,6 +32,7 @@ from tuneforge.modeling.batching import collate, step_batches
 from tuneforge.modeling.checkpoint import load_latest_checkpoint, remove_checkpoints, save_checkpoint
 from tuneforge.modeling.device import pick_device, use_bf16
 from tuneforge.modeling.fast_dropout import use_uniform_mask_dropout
+from tuneforge.modeling.loading import load_for_training, use_4bit
 from tuneforge.modeling.preflight import (
     TrainingConfigError,
     check_against_model,
@@ -166,6 +167,7 @@ def run_training(job: TrainingJob, reporters: list[Reporter] | tuple[Reporter, .
     from accelerate import Accelerator
 
     device = pick_device()
+    use_4bit(config, device)  # a 4-bit request without CUDA fails here, before any compute
     bf16 = use_bf16(device, config.precision)
     accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if bf16 else "no")
     checkpoint = load_latest_checkpoint(Path(job.checkpoint_dir))
@@ -191,7 +193,7 @@ def run_training(job: TrainingJob, reporters: list[Reporter] | tuple[Reporter, .
 def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loop: LoopState, report) -> TrainingResult:
     from accelerate.utils import set_seed
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
+    from transformers import AutoTokenizer, get_scheduler
 
     rank, world = accelerator.process_index, accelerator.num_processes
     train_rows, validation_rows = read_examples(Path(job.train_path)), read_examples(Path(job.validation_path))
@@ -201,7 +203,7 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
     base_dir = Path(job.base_dir)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    model = load_for_training(base_dir, config, accelerator.device, bf16)
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=peft_target_modules(config), task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
