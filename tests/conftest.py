@@ -10,6 +10,17 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(autouse=True)
+def no_stale_defs_state_storage():
+    """Entering a DagsterInstance sets a context variable to its defs-state storage, which holds the instance by weak
+    reference; an instance disposed in another context (a fixture's teardown) leaves it behind, and the next test
+    loading Definitions fails with "Attempted to resolve undefined DagsterInstance weakref". Start each test clean."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
 @pytest.fixture(scope="session")
 def smoke_base_models(tmp_path_factory) -> Path:
     """The smoke profile's tiny base model, built once per session and copied into each workspace."""
