@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from bench.machine import OtherCpu
 from tuneforge.corpus.aclsum import ASPECTS, SECTIONS, papers
 from tuneforge.modeling.base import resolve_base_model
 from tuneforge.modeling.device import autocast, use_bf16
@@ -56,33 +57,6 @@ def benchmark_prompts(rows: int) -> list[Prompt]:
         if len(prompts) >= rows:
             break
     return prompts[:rows]
-
-
-class OtherCpu:
-    """CPU seconds used by processes other than this one between ``start`` and ``stop`` (from /proc/stat)."""
-
-    def start(self) -> None:
-        self._busy, self._own = self._machine_busy(), self._own_cpu()
-
-    def stop(self) -> float | None:
-        busy = self._machine_busy()
-        if busy is None or self._busy is None:
-            return None
-        return round(max(busy - self._busy - (self._own_cpu() - self._own), 0.0), 1)
-
-    @staticmethod
-    def _machine_busy() -> float | None:
-        try:
-            fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        except OSError:
-            return None
-        idle = fields[3] + fields[4]
-        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-    @staticmethod
-    def _own_cpu() -> float:
-        times = os.times()
-        return times.user + times.system
 
 
 def run_ours(model, tokenizer, prompts, args, precision: str) -> tuple[list[str], list[int], int]:
