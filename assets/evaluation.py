@@ -8,6 +8,7 @@ import dagster as dg
 from assets.automation import FOLLOW_PASSING_INPUTS
 from assets.model import experiments
 from resources import ModelRegistry, Workspace
+from resources.compute import GPU_POOL
 from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import file_md5, read_examples
 from tuneforge.evaluation.render import render_html, render_markdown
@@ -24,7 +25,7 @@ PROMOTION_GATE = "promotion_gate"
     group_name="evaluation",
     kinds={"mlflow"},
     partitions_def=experiments,
-    pool="gpu",
+    pool=GPU_POOL,
     automation_condition=FOLLOW_PASSING_INPUTS,  # a new adapter is evaluated
     check_specs=[dg.AssetCheckSpec(
         PROMOTION_GATE, asset="evaluation_report", blocking=True,

@@ -7,6 +7,7 @@ import dagster as dg
 from assets.corpora import curated_dataset
 from assets.launchpad import overrides_config
 from resources import Compute, ModelRegistry, Workspace
+from resources.compute import GPU_POOL
 from tuneforge.corpus.records import file_md5, read_examples
 from tuneforge.experiments import config_hash, load_experiments
 from tuneforge.fingerprint import fingerprint
@@ -52,7 +53,7 @@ def base_model(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.Ou
     partitions_def=experiments,
     group_name="model",
     kinds={"pytorch"},
-    pool="gpu",
+    pool=GPU_POOL,
     # A killed or crashed training resumes from its last checkpoint on the retry.
     retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
 )

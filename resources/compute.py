@@ -26,7 +26,7 @@ from resources.workspace import resolve_root
 if TYPE_CHECKING:
     from tuneforge.modeling.train import TrainingJob, TrainingResult
 
-DEFAULT_POOL = "gpu"
+GPU_POOL = "gpu"  # the Dagster pool of training and evaluation (a pool is fixed where an asset is defined)
 TRAINER_MODULE = "tuneforge.modeling.train"
 JOB_FILE_NAME = "job.json"
 STDERR_TAIL_LINES = 40
@@ -124,8 +124,8 @@ def training_pod_spec(
 
 
 class Compute(dg.ConfigurableResource):
-    """Where training runs. The training asset belongs to the Dagster pool ``pool``; its limit is set per instance
-    (``dagster instance concurrency set gpu 1``, or ``concurrency.pools.default_limit`` in dagster.yaml)."""
+    """Where training runs. The training asset belongs to the Dagster pool ``GPU_POOL``; its limit is set per instance
+    (``dagster instance concurrency set gpu 4``, or ``concurrency.pools.default_limit`` in dagster.yaml)."""
 
     mode: Literal["in_process", "local", "kubernetes"] = Field(
         "in_process",
@@ -134,7 +134,6 @@ class Compute(dg.ConfigurableResource):
     )
     processes: int = Field(1, description="Data-parallel training processes: one per GPU, or CPU processes (gloo).")
     launcher: Literal["torchrun", "accelerate"] = Field("torchrun", description="Launcher when processes > 1.")
-    pool: str = Field(DEFAULT_POOL, description="Dagster pool of the training asset (limits concurrent trainings).")
     python: str = Field("", description="Interpreter for the training command; empty: this one locally, "
                         "`python` in a pod.")
     # Kubernetes only.
@@ -166,8 +165,6 @@ class Compute(dg.ConfigurableResource):
             problems.append(f"processes must be at least 1 (got {self.processes})")
         if self.mode == "in_process" and self.processes > 1:
             problems.append(f"processes={self.processes} needs mode 'local' or 'kubernetes': in_process runs one")
-        if not self.pool.strip():
-            problems.append("pool must not be empty")
         if self.gpus < 0:
             problems.append(f"gpus must be 0 or more (got {self.gpus})")
         if self.mode == "kubernetes":
@@ -195,7 +192,7 @@ class Compute(dg.ConfigurableResource):
     def describe(self) -> dict[str, Any]:
         """Asset metadata saying where the training ran."""
         metadata: dict[str, Any] = {"compute_mode": self.mode, "compute_processes": self.processes,
-                                    "compute_pool": self.pool}
+                                    "compute_pool": GPU_POOL}
         if self.processes > 1:
             metadata["compute_launcher"] = self.launcher
         if self.mode == "kubernetes":

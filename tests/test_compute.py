@@ -10,7 +10,7 @@ import dagster_k8s
 import pytest
 from dagster_k8s.pipes import build_pod_body
 
-from resources.compute import Compute, TrainingFailed, error_tail, training_command, training_pod_spec
+from resources.compute import GPU_POOL, Compute, TrainingFailed, error_tail, training_command, training_pod_spec
 from tuneforge.corpus.records import Example, write_jsonl
 from tuneforge.modeling.base import snapshot_dir
 from tuneforge.modeling.train import TRAINING_MANIFEST, TrainingJob, TrainingResult
@@ -50,7 +50,7 @@ def _job(root: Path, base_models: Path, max_steps: int = 2) -> TrainingJob:
 
 
 def _materialize_training(job: TrainingJob, compute: Compute, instance: dg.DagsterInstance):
-    @dg.asset(pool=compute.pool)
+    @dg.asset(pool=GPU_POOL)
     def lora_adapter(context: dg.AssetExecutionContext, compute: Compute) -> dg.MaterializeResult:
         result = compute.train(context, job)
         return dg.MaterializeResult(metadata={**compute.describe(), "world_size": result.world_size,
@@ -97,7 +97,6 @@ def test_kubernetes_mode_without_image_or_claim_is_refused_naming_both_fields():
         ({"mode": "kubernetes", "image": "i", "workspace_claim": "c", "gpus": 1, "processes": 2},
          "processes=2 exceeds gpus=1"),
         ({"mode": "local", "gpus": -1}, "gpus must be 0 or more (got -1)"),
-        ({"pool": " "}, "pool must not be empty"),
         ({"tolerations": [{"key": "a", "efect": "NoSchedule"}]}, "tolerations[0] has unknown field(s) ['efect']"),
     ],
 )
@@ -124,8 +123,8 @@ def test_bad_run_config_fails_at_resource_initialization():
 def test_describe_gives_where_training_runs():
     assert Compute().describe() == {"compute_mode": "in_process", "compute_processes": 1, "compute_pool": "gpu"}
     described = Compute(mode="kubernetes", image="reg/tuneforge:1", workspace_claim="ws", gpus=2, processes=2,
-                        launcher="accelerate", pool="a100").describe()
-    assert described == {"compute_mode": "kubernetes", "compute_processes": 2, "compute_pool": "a100",
+                        launcher="accelerate").describe()
+    assert described == {"compute_mode": "kubernetes", "compute_processes": 2, "compute_pool": "gpu",
                          "compute_launcher": "accelerate", "compute_image": "reg/tuneforge:1", "compute_gpus": 2}
 
 
