@@ -5,7 +5,7 @@ import dagster as dg
 
 from assets.corpora import CURATED_SUITE, curated_dataset
 from assets.model import lora_adapter
-from pipelines.schedules import RETRAIN_EXPERIMENT, TRIGGER_TAG, _experiment_missing
+from pipelines.schedules import RETRAIN_EXPERIMENT, TRIGGER_TAG, experiment_missing
 from resources import Workspace
 
 TRAIN_JOB = "train_experiment"
@@ -50,7 +50,7 @@ def new_data_retrain_sensor(context: dg.SensorEvaluationContext, workspace: Work
     if status != "SUCCEEDED":
         context.update_cursor(str(dataset.storage_id))
         return dg.SkipReason(f"the newest curated dataset did not pass {CURATED_SUITE}; not training on it")
-    skip = _experiment_missing(context.instance, RETRAIN_EXPERIMENT)
+    skip = experiment_missing(context.instance, RETRAIN_EXPERIMENT)
     if skip:
         return skip
     context.update_cursor(str(dataset.storage_id))

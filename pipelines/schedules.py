@@ -32,7 +32,7 @@ monitoring_job = dg.define_asset_job(
 )
 
 
-def _experiment_missing(instance: dg.DagsterInstance, experiment: str) -> dg.SkipReason | None:
+def experiment_missing(instance: dg.DagsterInstance, experiment: str) -> dg.SkipReason | None:
     if instance.has_dynamic_partition(EXPERIMENTS, experiment):
         return None
     return dg.SkipReason(
@@ -53,7 +53,7 @@ def build_weekly_retrain(
         description=f"Retrain, evaluate and (if it passes the gate) promote experiment {experiment!r} every week.",
     )
     def weekly_retrain(context: dg.ScheduleEvaluationContext):
-        skip = _experiment_missing(context.instance, experiment)
+        skip = experiment_missing(context.instance, experiment)
         if skip:
             return skip
         scheduled: datetime = context.scheduled_execution_time
@@ -101,7 +101,7 @@ def build_drift_retrain_sensor(experiment: str = RETRAIN_EXPERIMENT) -> dg.Senso
         if record.status.value == "SUCCEEDED":
             context.update_cursor(str(record.id))
             return dg.SkipReason(f"the latest {DRIFT_CHECK} evaluation passed (run {record.run_id})")
-        skip = _experiment_missing(context.instance, experiment)
+        skip = experiment_missing(context.instance, experiment)
         if skip:
             return skip
         context.update_cursor(str(record.id))
