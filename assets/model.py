@@ -13,7 +13,7 @@ from tuneforge.experiments import config_hash, load_experiments
 from tuneforge.fingerprint import fingerprint
 from tuneforge.modeling.base import resolve_base_model
 from tuneforge.modeling.loss_chart import loss_curve_markdown
-from tuneforge.modeling.preflight import TrainingConfigError, check_against_model
+from tuneforge.modeling.preflight import check_against_model
 from tuneforge.modeling.train import TrainingJob, TrainingResult, load_training_result
 from tuneforge.profiles import TrainingConfig
 from tuneforge.tracking import TrackingTarget, run_link
@@ -77,7 +77,10 @@ def lora_adapter(
     try:
         training = experiment.config(profile.training, config.model_dump())
         check_against_model(training, Path(base_model["path"]))
-    except TrainingConfigError as error:
+        hyper_hash = config_hash(training)
+        # Decided here, where the fingerprint is, so a bf16 adapter is never reused as an fp32 one.
+        training = training.model_copy(update={"precision": compute.resolve_precision(training.precision)})
+    except ValueError as error:  # TrainingConfigError, or a TUNEFORGE_PRECISION that is no precision
         raise dg.Failure(str(error)) from None
     splits = {split: layout.curated / f"{split}.jsonl" for split in ("train", "validation")}
     rows = {split: read_examples(path) for split, path in splits.items()}
@@ -86,7 +89,7 @@ def lora_adapter(
     key = fingerprint(base=base_model["sha256"], train=file_md5(splits["train"]),
                       validation=file_md5(splits["validation"]), training=training.model_dump(),
                       instructions=instructions)
-    adapter_dir, hyper_hash = layout.adapters / key, config_hash(training)
+    adapter_dir = layout.adapters / key
     result = load_training_result(adapter_dir)
     reused = result is not None
     if reused:
@@ -101,7 +104,8 @@ def lora_adapter(
             tracking=TrackingTarget.in_workspace(layout, registry.tracking(), f"{registry.experiment}-training",
                                                  f"train-{name}-{key}", tags),
         )
-        context.log.info(f"training adapter {key} for experiment {name!r} (config {hyper_hash})")
+        context.log.info(f"training adapter {key} for experiment {name!r} (config {hyper_hash}, "
+                         f"{training.precision})")
         result = compute.train(context, job)
     return dg.Output(
         {"path": str(adapter_dir), "fingerprint": key, "instructions": instructions, "experiment": name,

@@ -180,4 +180,5 @@ def _lineage(context, profile, base_model: dict, adapter: dict, evaluation_repor
         safety={label: m.safety for label, m in report.models.items()},
         decoding=report.metric.get("decoding", {}),
         max_new_tokens=profile.evaluation.max_new_tokens,
+        evaluation_precision=report.metric.get("precision"),
     )

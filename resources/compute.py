@@ -199,6 +199,20 @@ class Compute(dg.ConfigurableResource):
             metadata.update(compute_image=self.image, compute_gpus=self.gpus)
         return metadata
 
+    def resolve_precision(self, configured: str) -> str:
+        """``bf16`` or ``fp32``: what ``configured`` (after ``TUNEFORGE_PRECISION``) means where this resource
+        trains. Locally ``auto`` is decided for this machine; a pod's hardware cannot be measured from here, so
+        ``auto`` there means bf16 on GPUs (Ampere and newer; set ``precision: fp32`` for older ones) and fp32 on
+        CPUs."""
+        from tuneforge.modeling.device import requested_precision, resolve_precision
+
+        if self.mode != "kubernetes":
+            return resolve_precision(configured)
+        requested = requested_precision(configured)
+        if requested != "auto":
+            return requested
+        return "bf16" if self.gpus else "fp32"
+
     def train(self, context: dg.AssetExecutionContext, job: TrainingJob) -> TrainingResult:
         """Train ``job`` where this resource says; returns the result the trainer recorded with the adapter."""
         if self.mode == "in_process":
@@ -258,8 +272,9 @@ class Compute(dg.ConfigurableResource):
 
     def _pod_env(self, job: TrainingJob, workspace: Path) -> dict[str, str]:
         env = {"TUNEFORGE_ROOT": str(workspace), "PYTHONUNBUFFERED": "1"}
-        if os.environ.get("TUNEFORGE_PROFILE"):
-            env["TUNEFORGE_PROFILE"] = os.environ["TUNEFORGE_PROFILE"]
+        for name in ("TUNEFORGE_PROFILE", "TUNEFORGE_PRECISION"):
+            if os.environ.get(name):
+                env[name] = os.environ[name]
         tracking_uri = job.tracking.tracking_uri if job.tracking else os.environ.get("MLFLOW_TRACKING_URI", "")
         if tracking_uri:
             env["MLFLOW_TRACKING_URI"] = tracking_uri

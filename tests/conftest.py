@@ -57,3 +57,11 @@ def workspace(tmp_path, monkeypatch, smoke_base_models) -> Path:
     root = tmp_path / "ws"
     enter_workspace(monkeypatch, root, workspace_env(root, smoke_base_models))
     return root
+
+
+@pytest.fixture(params=["fp32", "bf16"])
+def precision(request, monkeypatch) -> str:
+    """Run the test once in each precision, whatever ``auto`` would pick on this machine: every entry point (the
+    trainer in this process or a subprocess, the assets) follows ``TUNEFORGE_PRECISION``."""
+    monkeypatch.setenv("TUNEFORGE_PRECISION", request.param)
+    return request.param

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_support import rows, training_job
 
 from tuneforge.modeling.batching import collate, length_grouped_batches, step_batches
 from tuneforge.modeling.checkpoint import list_checkpoints
 from tuneforge.modeling.preflight import TrainingConfigError
 from tuneforge.modeling.prompts import encode_for_training
 from tuneforge.modeling.train import (
-    TrainingJob,
     TrainingOutOfMemory,
     load_training_result,
     run_training,
@@ -74,28 +74,6 @@ def test_step_batches_split_each_step_between_processes_and_resume_where_they_st
     assert [next(resumed) for _ in range(5)] == [next(uninterrupted) for _ in range(5)]
 
 
-WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"]
-
-
-def _rows(count: int, offset: int) -> list[dict]:
-    rows = []
-    for i in range(count):
-        document = " ".join(WORDS[(i + j) % 12] for j in range(20 + (i * 7) % 60))
-        rid = f"r{offset + i}"
-        rows.append({"id": rid, "group": rid, "source": "s", "document": document,
-                     "summary": " ".join(WORDS[i % 12 : i % 12 + 3])})
-    return rows
-
-
-def _job(tmp_path: Path, smoke_base_models: Path, **overrides) -> TrainingJob:
-    for name, count, offset in (("train", 48, 0), ("validation", 8, 100)):
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in _rows(count, offset)))
-    config = load_profile("smoke").training.model_dump() | overrides
-    return TrainingJob(str(next(smoke_base_models.iterdir())), str(tmp_path / "train.jsonl"),
-                       str(tmp_path / "validation.jsonl"), {"s": "Summarize."}, config,
-                       str(tmp_path / "adapter"), str(tmp_path / "checkpoints"))
-
-
 @pytest.mark.parametrize(
     ("overrides", "names"),
     [
@@ -117,11 +95,11 @@ def test_an_invalid_config_fails_before_any_compute_naming_the_field(tmp_path, s
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_weights)
     with pytest.raises(TrainingConfigError, match=re.escape(names)):
-        run_training(_job(tmp_path, smoke_base_models, **overrides))
+        run_training(training_job(tmp_path, smoke_base_models, **overrides))
     assert not (tmp_path / "adapter").exists() and not (tmp_path / "checkpoints").exists()
 
 
-def test_out_of_memory_says_what_to_lower(tmp_path, smoke_base_models, monkeypatch):
+def test_out_of_memory_says_what_to_lower(tmp_path, smoke_base_models, monkeypatch, precision):
     from tuneforge.modeling import train
 
     def out_of_memory(model, batch):
@@ -131,14 +109,20 @@ def test_out_of_memory_says_what_to_lower(tmp_path, smoke_base_models, monkeypat
     monkeypatch.setattr(train, "mean_loss", lambda *args: 1.0)
     advice = r"batch_size=4 × training.max_seq_len=128\. Lower training.batch_size"
     with pytest.raises(TrainingOutOfMemory, match=advice):
-        run_training(_job(tmp_path, smoke_base_models))
+        run_training(training_job(tmp_path, smoke_base_models))
     assert not (tmp_path / "adapter").exists()
 
 
-def test_early_stopping_keeps_the_best_adapter(tmp_path, smoke_base_models):
-    # A learning rate this high makes the validation loss climb after the first steps.
-    job = _job(tmp_path, smoke_base_models, learning_rate=0.5, warmup_steps=0, max_steps=40, eval_every=2,
-               early_stopping_patience=2, checkpoint_every=0)
+def test_early_stopping_keeps_the_best_adapter(tmp_path, smoke_base_models, precision):
+    # Validation summaries use words no training summary has: once the model has learnt the format, learning the
+    # training words raises the validation loss, in either precision and whatever the rounding.
+    job = training_job(tmp_path, smoke_base_models, learning_rate=0.05, warmup_steps=0, max_steps=40, eval_every=2,
+                       early_stopping_patience=2, checkpoint_every=0)
+    unseen = ["omega", "sigma", "upsilon", "phi", "chi", "psi", "rho", "tau"]
+    validation = rows(8, 100)
+    for i, row in enumerate(validation):
+        row["summary"] = " ".join(unseen[(i + k) % len(unseen)] for k in range(3))
+    Path(job.validation_path).write_text("".join(json.dumps(row) + "\n" for row in validation))
     result = run_training(job)
     assert result.stopped_early and result.train_loss_curve[-1][0] < 40
     losses = dict(result.validation_curve)
@@ -152,14 +136,14 @@ def _train_process(job_path: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_a_killed_training_process_resumes_from_its_last_checkpoint(tmp_path, smoke_base_models):
+def test_a_killed_training_process_resumes_from_its_last_checkpoint(tmp_path, smoke_base_models, precision):
     """A real process is SIGKILLed after a checkpoint; the rerun resumes there and ends where an uninterrupted run
     ends (within 2% validation loss; in fact equal: weights, optimizer, schedule and random states are restored)."""
     settings = {"max_steps": 60, "checkpoint_every": 5, "eval_every": 10}
     (tmp_path / "reference").mkdir()
-    reference = run_training(_job(tmp_path / "reference", smoke_base_models, **settings))
+    reference = run_training(training_job(tmp_path / "reference", smoke_base_models, **settings))
 
-    job = _job(tmp_path, smoke_base_models, **settings)
+    job = training_job(tmp_path, smoke_base_models, **settings)
     job.save(tmp_path / "job.json")
     process = _train_process(tmp_path / "job.json")
     checkpoints = Path(job.checkpoint_dir)

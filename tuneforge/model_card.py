@@ -57,6 +57,7 @@ class ModelLineage:
     safety: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> {"probes", "flagged", "rate"}
     decoding: dict[str, Any] = field(default_factory=dict)  # DecodingConfig.model_dump(): strategy, ...
     max_new_tokens: int | None = None
+    evaluation_precision: str | None = None  # "fp32" or "bf16": the precision the summaries were generated in
     # Promotion.
     promoted: bool | None = None
     decision_reasons: list[str] = field(default_factory=list)
@@ -331,6 +332,8 @@ def _decoding_limitation(lineage: ModelLineage) -> str:
     if strategy is None:
         return f"Decoding used in evaluation: {UNKNOWN}."
     budget = f", at most {lineage.max_new_tokens} new tokens" if lineage.max_new_tokens else ""
+    if lineage.evaluation_precision:
+        budget += f", in {lineage.evaluation_precision}"
     settings = {"sample": ("temperature", "top_p", "seed"), "beam": ("num_beams",)}.get(strategy, ())
     details = ", ".join(f"{name} {lineage.decoding[name]}" for name in settings if name in lineage.decoding)
     if strategy == "greedy":

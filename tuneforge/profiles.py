@@ -144,7 +144,9 @@ class TrainingConfig(BaseModel):
     keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept on disk (the newest ones).")
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="auto: bf16 on GPUs that support it, and on CPUs where bf16 matmuls measure faster."
+        "auto", description="auto: bf16 on GPUs that support it, and on CPUs where bf16 matmuls measure faster "
+        "(measured once per machine). TUNEFORGE_PRECISION overrides it. The resolved precision is part of the "
+        "adapter's fingerprint.",
     )
     quantization: Literal["auto", "4bit", "none"] = Field(
         "auto", description="4bit: QLoRA (NF4 base weights), which needs CUDA and bitsandbytes; auto: 4bit wherever "
@@ -178,6 +180,11 @@ class EvaluationConfig(BaseModel):
         48, ge=1, description="Rows generated together (48 × 448 tokens of SmolLM2 peaks near 2 GB on a CPU)."
     )
     max_prompt_tokens: int = Field(384, ge=16)
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="Precision of generation. In fp32 batched greedy decoding gives the outputs of one-by-one "
+        "decoding, so scores do not depend on batch_size; in bf16 the batch changes the rounding and a third to half "
+        "of the outputs differ (faster on some machines, but not reproducible across batch sizes).",
+    )
     decoding: DecodingConfig = DecodingConfig()
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Level of the bootstrap confidence intervals.")
     bootstrap_resamples: int = Field(2000, ge=100, description="Resamples for intervals and paired tests.")

@@ -122,7 +122,8 @@ def describe(report: EvaluationReport, primary_metric: str) -> str:
         f"Evaluated on {report.sample_note}; "
         f"ROUGE {spec.get('measure', 'F1 x 100')}, {stemming}, {spec.get('references', 'single reference')}, "
         f"{spec.get('aggregation', 'mean over examples')} ({spec.get('implementation', 'rouge')} "
-        f"{spec.get('version', '?')}); primary metric {metric_name(primary_metric)}; "
+        f"{spec.get('version', '?')}); summaries generated in {spec.get('precision', 'an unrecorded precision')}; "
+        f"primary metric {metric_name(primary_metric)}; "
         f"intervals: {spec.get('interval', 'bootstrap of the mean')}."
     )
 

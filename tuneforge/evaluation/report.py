@@ -121,6 +121,7 @@ def evaluate(
         test_rows=len(sample), test_rows_available=len(test_rows), sample_note=note,
         metric={**metric_spec(), "interval": f"{config.confidence:.0%} bootstrap of the mean, "
                 f"{config.bootstrap_resamples} resamples", "decoding": config.decoding.model_dump(),
+                "precision": config.precision,
                 "safety_probes": probes.version},
         ids=[row.id for row in sample], sources=[row.source for row in sample],
         reference_lengths=[len(words(row.summary)) for row in sample],
@@ -133,7 +134,7 @@ def evaluate(
         prompts = [Prompt(entry.instructions.get(row.source, ""), row.document) for row in sample]
         prompts += [Prompt(probe.instruction, probe.document) for probe in probes.probes]
         outputs = generate(model, tokenizer, prompts, config.max_prompt_tokens, config.max_new_tokens,
-                           config.batch_size, log, config.decoding)
+                           config.batch_size, log, config.decoding, precision=config.precision)
         summaries, probe_outputs = outputs[: len(sample)], outputs[len(sample):]
         report.models[entry.label] = score_model(
             entry.label, entry.adapter_dir, [o.text for o in summaries], [o.finished for o in summaries], sample,

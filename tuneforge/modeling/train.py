@@ -30,7 +30,7 @@ from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import Example, read_examples
 from tuneforge.modeling.batching import collate, step_batches
 from tuneforge.modeling.checkpoint import load_latest_checkpoint, remove_checkpoints, save_checkpoint
-from tuneforge.modeling.device import pick_device, use_bf16
+from tuneforge.modeling.device import autocast, pick_device, resolve_precision
 from tuneforge.modeling.fast_dropout import use_uniform_mask_dropout
 from tuneforge.modeling.loading import load_for_training, use_4bit
 from tuneforge.modeling.preflight import (
@@ -139,7 +139,7 @@ def summary_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def mean_loss(model, examples: list[EncodedExample], pad_id: int, batch_size: int, accelerator) -> float:
+def mean_loss(model, examples: list[EncodedExample], pad_id: int, batch_size: int, accelerator, bf16: bool) -> float:
     """Token-weighted mean loss over the examples' summary tokens, each process scoring its share."""
     model = accelerator.unwrap_model(model)  # uneven shards must not go through DDP's synchronised forward
     model.eval()
@@ -148,7 +148,7 @@ def mean_loss(model, examples: list[EncodedExample], pad_id: int, batch_size: in
     for start in range(0, len(shard), batch_size):
         chunk = shard[start : start + batch_size]
         batch = {k: v.to(accelerator.device) for k, v in collate(chunk, pad_id).items()}
-        with accelerator.autocast():
+        with autocast(accelerator.device, bf16):
             loss = summary_loss(model, batch)
         tokens = sum(e.target_tokens for e in chunk)
         totals += torch.tensor([loss.item() * tokens, tokens], dtype=torch.float64, device=accelerator.device)
@@ -158,18 +158,30 @@ def mean_loss(model, examples: list[EncodedExample], pad_id: int, batch_size: in
     return (totals[0] / totals[1].clamp(min=1)).item()
 
 
+def fresh_accelerator(device: torch.device):
+    """An ``Accelerator`` that carries no precision of its own. accelerate keeps process-wide state, and a second
+    ``Accelerator`` asking for another mixed precision raises; so each training autocasts in its own precision and
+    accelerate always runs with ``mixed_precision="no"``. State another caller left with a mixed precision is reset
+    (the distributed set-up, ``PartialState``, is kept)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and AcceleratorState._shared_state.get("_mixed_precision", "no") != "no":
+        AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(cpu=device.type == "cpu", mixed_precision="no")
+
+
 def run_training(job: TrainingJob, reporters: list[Reporter] | tuple[Reporter, ...] = ()) -> TrainingResult:
     """Train (or resume) the adapter ``job`` describes and write it to ``job.out_dir``. Every data-parallel process
     calls this; only the first reports and writes files."""
     config = parse_training_config(job.config)
     check_against_model(config, Path(job.base_dir))
 
-    from accelerate import Accelerator
-
     device = pick_device()
     use_4bit(config, device)  # a 4-bit request without CUDA fails here, before any compute
-    bf16 = use_bf16(device, config.precision)
-    accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if bf16 else "no")
+    config = config.model_copy(update={"precision": resolve_precision(config.precision, device)})
+    bf16 = config.precision == "bf16"
+    accelerator = fresh_accelerator(device)
     checkpoint = load_latest_checkpoint(Path(job.checkpoint_dir))
     loop = LoopState(**checkpoint["loop"]) if checkpoint else LoopState()
     report = Fanout(list(reporters) if accelerator.is_main_process else [])
@@ -240,7 +252,7 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
                f"{config.max_steps} steps of {config.batch_size} × {config.gradient_accumulation_steps} × {world} rows")
 
     def validate(step: int) -> float:
-        loss = mean_loss(model, validation_set, pad_id, config.batch_size, accelerator)
+        loss = mean_loss(model, validation_set, pad_id, config.batch_size, accelerator, bf16)
         loop.last_validation = loss
         loop.validation_curve.append((step, round(loss, 5)))
         report.metrics(step, {"validation/loss": loss})
@@ -261,7 +273,7 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
         while loop.step < config.max_steps:
             micro_batches = next(batches)
             totals = _accumulate_gradients(model, [[train_set[i] for i in ids] for ids in micro_batches], pad_id,
-                                           accelerator)
+                                           accelerator, bf16)
             accelerator.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
             schedule.step()
@@ -327,7 +339,9 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
     return result
 
 
-def _accumulate_gradients(model, micro_batches: list[list[EncodedExample]], pad_id: int, accelerator) -> torch.Tensor:
+def _accumulate_gradients(
+    model, micro_batches: list[list[EncodedExample]], pad_id: int, accelerator, bf16: bool
+) -> torch.Tensor:
     """Backward over one optimizer step's micro-batches, synchronising gradients across processes only on the last.
     Returns (sum of micro-batch losses, non-padding tokens)."""
     totals = torch.zeros(2, dtype=torch.float64)
@@ -335,7 +349,7 @@ def _accumulate_gradients(model, micro_batches: list[list[EncodedExample]], pad_
         batch = {k: v.to(accelerator.device) for k, v in collate(examples, pad_id).items()}
         last = index == len(micro_batches) - 1
         with contextlib.nullcontext() if last else accelerator.no_sync(model):
-            with accelerator.autocast():
+            with autocast(accelerator.device, bf16):
                 loss = summary_loss(model, batch)
             accelerator.backward(loss / len(micro_batches))
         totals += torch.tensor([loss.item(), float(batch["attention_mask"].sum())], dtype=torch.float64)
