@@ -79,7 +79,7 @@ def lora_adapter(
         check_against_model(training, Path(base_model["path"]))
         hyper_hash = config_hash(training)
         # Decided here, where the fingerprint is, so a bf16 adapter is never reused as an fp32 one.
-        training = training.model_copy(update={"precision": compute.resolve_precision(training.precision)})
+        training = training.model_copy(update={"precision": compute.training_precision(training.precision)})
     except ValueError as error:  # TrainingConfigError, or a TUNEFORGE_PRECISION that is no precision
         raise dg.Failure(str(error)) from None
     splits = {split: layout.curated / f"{split}.jsonl" for split in ("train", "validation")}

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-prompt-tokens", type=int, default=384, help="as the demo profile (384)")
     parser.add_argument("--batch-size", type=int, default=48, help="our batch size (default 48)")
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
-                        help="ours and the naive loop: auto = bf16 autocast where use_bf16 says, as the pipeline")
+                        help="ours and the naive loop: auto = bf16 autocast where this machine measures bf16 faster")
     parser.add_argument("--naive-fp32", choices=("auto", "yes", "no"), default="auto",
                         help="also time the loop in plain fp32 (auto: when ours runs in bf16)")
     parser.add_argument("--systems", default="ours,naive,naive-fp32",

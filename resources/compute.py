@@ -199,15 +199,15 @@ class Compute(dg.ConfigurableResource):
             metadata.update(compute_image=self.image, compute_gpus=self.gpus)
         return metadata
 
-    def resolve_precision(self, configured: str) -> str:
+    def training_precision(self, configured: str) -> str:
         """``bf16`` or ``fp32``: what ``configured`` (after ``TUNEFORGE_PRECISION``) means where this resource
         trains. Locally ``auto`` is decided for this machine; a pod's hardware cannot be measured from here, so
         ``auto`` there means bf16 on GPUs (Ampere and newer; set ``precision: fp32`` for older ones) and fp32 on
         CPUs."""
-        from tuneforge.modeling.device import requested_precision, resolve_precision
+        from tuneforge.modeling.device import requested_precision, training_precision
 
         if self.mode != "kubernetes":
-            return resolve_precision(configured)
+            return training_precision(configured)
         requested = requested_precision(configured)
         if requested != "auto":
             return requested

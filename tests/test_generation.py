@@ -171,3 +171,31 @@ def test_an_unmerged_adapter_generates_like_the_merged_one(tiny, lively_base, tm
     adapted = [g.text for g in run(merged, tokenizer)]
     assert [g.text for g in run(unmerged, tokenizer)] == adapted
     assert adapted != [g.text for g in run(*tiny)]
+
+
+@pytest.mark.parametrize("evaluation_precision", ["fp32", "bf16"])
+def test_evaluation_generates_in_its_own_precision_and_records_it(lively_base, monkeypatch, precision,
+                                                                  evaluation_precision):
+    """The evaluation's precision is its own setting (fp32 by default, where batching changes no output), whatever
+    precision training uses (``precision`` sets TUNEFORGE_PRECISION), and the report's metric spec records it."""
+    from tuneforge.corpus.records import Example
+    from tuneforge.evaluation.report import ModelUnderTest, evaluate
+    from tuneforge.profiles import EvaluationConfig
+
+    autocasts = []
+    real_autocast = generation_module.autocast
+
+    def recording_autocast(device, bf16):
+        autocasts.append(bf16)
+        return real_autocast(device, bf16)
+
+    monkeypatch.setattr(generation_module, "autocast", recording_autocast)
+    rows = [Example(id=str(i), source="s", group=str(i), document=p.document, summary="A short summary here.")
+            for i, p in enumerate(PROMPTS)]
+    config = EvaluationConfig(precision=evaluation_precision, max_test_rows=4, max_new_tokens=4, batch_size=4,
+                              max_prompt_tokens=MAX_PROMPT, bootstrap_resamples=100)
+    report = evaluate(lively_base, [ModelUnderTest("base", None, {"s": "Summarize."})], rows, config,
+                      log=lambda line: None)
+    assert report.metric["precision"] == evaluation_precision
+    assert autocasts == [evaluation_precision == "bf16"]
+    assert len(report.models["base"].predictions) == 4

@@ -35,7 +35,8 @@ def curated_version(instance: dg.DagsterInstance) -> str:
     return event.asset_materialization.tags["dagster/data_version"]
 
 
-def test_whole_graph_materializes_promotes_and_versions_data(workspace):
+def test_whole_graph_materializes_promotes_and_versions_data(workspace, monkeypatch):
+    monkeypatch.setenv("TUNEFORGE_PRECISION", "fp32")  # the scores asserted below are fp32's
     layout = Layout(workspace)
     with dg.DagsterInstance.get() as instance:
         summary = run_all(instance, layout)
@@ -51,6 +52,7 @@ def test_whole_graph_materializes_promotes_and_versions_data(workspace):
         assert (layout.champion_export / "model.safetensors").exists()
         card = (layout.champion_export / "README.md").read_text()
         assert champion.tags["base_sha256"] in card and champion.tags["dataset_version"] in card
+        assert "| precision | `fp32` |" in card and "in fp32" in card  # trained, and evaluated
 
         report = instance.get_latest_materialization_event(dg.AssetKey("evaluation_report")).asset_materialization
         markdown = report.metadata["report"].value
@@ -72,9 +74,20 @@ def test_whole_graph_materializes_promotes_and_versions_data(workspace):
         assert set(adapter.metadata["instructions"].value) == {"aclsum-approach", "aclsum-challenge", "aclsum-outcome"}
 
         again = run_all(instance, layout)
-    assert not again["promoted"] and again["reasons"] == ["the candidate is already the champion"]
-    assert again["champion_version"] == summary["champion_version"]
-    assert len(list(layout.adapters.iterdir())) == 1, "the second run trained a new adapter for unchanged inputs"
+        assert not again["promoted"] and again["reasons"] == ["the candidate is already the champion"]
+        assert again["champion_version"] == summary["champion_version"]
+        assert len(list(layout.adapters.iterdir())) == 1, "the second run trained a new adapter for unchanged inputs"
+
+        # Another precision is another adapter, trained in this same process (accelerate's state is not in the way).
+        monkeypatch.setenv("TUNEFORGE_PRECISION", "bf16")
+        run_all(instance, layout)
+        bf16 = instance.get_latest_materialization_event(dg.AssetKey("lora_adapter")).asset_materialization
+        assert bf16.metadata["precision"].value == "bf16" and not bf16.metadata["reused"].value
+        assert bf16.metadata["hyperparameters"].value["precision"] == "bf16"
+        assert bf16.metadata["fingerprint"].value != adapter.metadata["fingerprint"].value
+        assert len(list(layout.adapters.iterdir())) == 2
+        run = ModelRegistry().open().client.get_run(bf16.metadata["mlflow_run_id"].value)
+        assert run.data.params["precision"] == "bf16" and run.data.tags["precision"] == "bf16"
 
 
 def test_an_export_that_differs_from_the_adapter_is_never_promoted(workspace, monkeypatch):

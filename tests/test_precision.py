@@ -9,7 +9,7 @@ from training_support import training_job
 
 from resources import Compute
 from tuneforge.modeling import device as device_module
-from tuneforge.modeling.device import cache_path, resolve_precision
+from tuneforge.modeling.device import cache_path, resolve_precision, training_precision
 from tuneforge.modeling.train import fresh_accelerator, load_training_result, run_training
 
 CPU = torch.device("cpu")
@@ -61,25 +61,25 @@ def test_auto_on_a_gpu_follows_its_bf16_support(monkeypatch):
     assert resolve_precision("auto", torch.device("cuda")) == "fp32"
 
 
-def test_the_environment_overrides_every_configured_precision(machine, monkeypatch):
+def test_the_environment_overrides_every_configured_training_precision(machine, monkeypatch):
     monkeypatch.setenv("TUNEFORGE_PRECISION", "fp32")
-    assert resolve_precision("auto", CPU) == "fp32" and resolve_precision("bf16", CPU) == "fp32"
+    assert training_precision("auto", CPU) == "fp32" and training_precision("bf16", CPU) == "fp32"
     monkeypatch.setenv("TUNEFORGE_PRECISION", "bf16")
-    assert resolve_precision("fp32", CPU) == "bf16"
+    assert training_precision("fp32", CPU) == "bf16"
     assert machine["calls"] == 0, "a forced precision needs no measurement"
     monkeypatch.setenv("TUNEFORGE_PRECISION", "fp16")
     with pytest.raises(ValueError, match=r"TUNEFORGE_PRECISION='fp16' is not a precision; use one of: auto, bf16"):
-        resolve_precision("auto", CPU)
+        training_precision("auto", CPU)
 
 
 def test_a_pod_resolves_auto_by_what_it_requests(monkeypatch):
     monkeypatch.delenv("TUNEFORGE_PRECISION", raising=False)
     pod = {"mode": "kubernetes", "image": "tuneforge:1", "workspace_claim": "workspace"}
-    assert Compute(**pod, gpus=1).resolve_precision("auto") == "bf16"
-    assert Compute(**pod, gpus=0).resolve_precision("auto") == "fp32"
-    assert Compute(**pod, gpus=1).resolve_precision("fp32") == "fp32"
+    assert Compute(**pod, gpus=1).training_precision("auto") == "bf16"
+    assert Compute(**pod, gpus=0).training_precision("auto") == "fp32"
+    assert Compute(**pod, gpus=1).training_precision("fp32") == "fp32"
     monkeypatch.setenv("TUNEFORGE_PRECISION", "fp32")
-    assert Compute(**pod, gpus=1).resolve_precision("auto") == "fp32"
+    assert Compute(**pod, gpus=1).training_precision("auto") == "fp32"
 
 
 @pytest.mark.parametrize("order", [("fp32", "bf16", "fp32"), ("bf16", "fp32", "bf16")])

@@ -6,7 +6,10 @@ the verdict is cached under ``$XDG_CACHE_HOME/tuneforge`` keyed by the CPU model
 the torch version, so every process on the machine (the asset, a training subprocess, each data-parallel rank)
 makes the same choice instead of timing on a noisy machine and perhaps disagreeing.
 
-``TUNEFORGE_PRECISION`` (``auto``, ``bf16``, ``fp32``) overrides the configured precision at every entry point.
+``TUNEFORGE_PRECISION`` (``auto``, ``bf16``, ``fp32``) overrides the configured training precision at every entry
+point (the assets, the trainer run standalone, each data-parallel rank). Generation for evaluation has its own
+setting, fp32 by default: there batched greedy outputs equal one-by-one outputs, so scores do not depend on the
+batch size.
 """
 
 from __future__ import annotations
@@ -48,10 +51,13 @@ def requested_precision(configured: str) -> str:
     return override
 
 
-def resolve_precision(configured: str, device: torch.device | None = None) -> Resolved:
-    """``bf16`` or ``fp32``: the configured precision after ``TUNEFORGE_PRECISION``, with ``auto`` decided for
-    ``device`` (this machine's default device when None)."""
-    precision = requested_precision(configured)
+def training_precision(configured: str, device: torch.device | None = None) -> Resolved:
+    """The precision a training configured with ``configured`` runs in: ``TUNEFORGE_PRECISION`` first."""
+    return resolve_precision(requested_precision(configured), device)
+
+
+def resolve_precision(precision: str, device: torch.device | None = None) -> Resolved:
+    """``bf16`` or ``fp32``, with ``auto`` decided for ``device`` (this machine's default device when None)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of: {', '.join(PRECISIONS)}")
     if precision != "auto":

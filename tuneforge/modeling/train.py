@@ -30,7 +30,7 @@ from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import Example, read_examples
 from tuneforge.modeling.batching import collate, step_batches
 from tuneforge.modeling.checkpoint import load_latest_checkpoint, remove_checkpoints, save_checkpoint
-from tuneforge.modeling.device import autocast, pick_device, resolve_precision
+from tuneforge.modeling.device import autocast, pick_device, training_precision
 from tuneforge.modeling.fast_dropout import use_uniform_mask_dropout
 from tuneforge.modeling.loading import load_for_training, use_4bit
 from tuneforge.modeling.preflight import (
@@ -179,7 +179,7 @@ def run_training(job: TrainingJob, reporters: list[Reporter] | tuple[Reporter, .
 
     device = pick_device()
     use_4bit(config, device)  # a 4-bit request without CUDA fails here, before any compute
-    config = config.model_copy(update={"precision": resolve_precision(config.precision, device)})
+    config = config.model_copy(update={"precision": training_precision(config.precision, device)})
     bf16 = config.precision == "bf16"
     accelerator = fresh_accelerator(device)
     checkpoint = load_latest_checkpoint(Path(job.checkpoint_dir))
