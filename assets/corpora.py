@@ -13,7 +13,7 @@ from assets.automation import CURATED_FRESHNESS, FOLLOW_PASSING_INPUTS
 from resources import DvcRepository, Workspace
 from tuneforge.corpus import stages
 from tuneforge.corpus.funnel import Funnel
-from tuneforge.corpus.records import file_md5
+from tuneforge.hashing import file_digest
 from tuneforge.validation import ValidationOutcome, validate_cleaned, validate_curated
 
 sources = dg.DynamicPartitionsDefinition(name="sources")
@@ -51,11 +51,11 @@ def raw_corpus(context: dg.AssetExecutionContext, workspace: Workspace, dvc: Dvc
             "quarantine_reasons": dg.MetadataValue.md(_table(("reason", "records"), sorted(reasons.items()))),
             "files": dg.MetadataValue.json(figures["files"]),
             "dvc_raw_hash": raw_hash,
-            "dvc_md5": file_md5(rows_path),
+            "dvc_md5": file_digest(rows_path, "md5"),  # the digest DVC records, so the two can be compared
             "path": dg.MetadataValue.path(str(rows_path)),
             "quarantine": dg.MetadataValue.path(str(quarantine_path)),
         },
-        data_version=dg.DataVersion(file_md5(rows_path)),
+        data_version=dg.DataVersion(file_digest(rows_path, "md5")),
     )
 
 
@@ -79,7 +79,7 @@ def cleaned_corpus(
     kept_path, rejected_path = report.outputs[:2]
     figures = report.figures
     outcome = validate_cleaned(kept_path, profile)
-    dataset_hash = file_md5(kept_path)
+    dataset_hash = file_digest(kept_path, "md5")
     return dg.MaterializeResult(
         metadata={
             "records_read": figures["records_read"],

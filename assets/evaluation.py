@@ -10,13 +10,14 @@ from assets.model import experiments
 from resources import ModelRegistry, Workspace
 from resources.compute import GPU_POOL
 from tuneforge.atomic import atomic_directory
-from tuneforge.corpus.records import file_md5, read_examples
+from tuneforge.corpus.records import read_examples
 from tuneforge.evaluation.render import render_html, render_markdown
 from tuneforge.evaluation.report import REPORT_HTML, REPORT_JSON, REPORT_MD, EvaluationReport, ModelUnderTest, evaluate
 from tuneforge.evaluation.rouge import metric_spec
+from tuneforge.evaluation.summary import ScoreTable, mlflow_metrics
 from tuneforge.fingerprint import fingerprint
-from tuneforge.promotion import Decision, decide
-from tuneforge.registry import ChampionRegistry, RegisteredModel
+from tuneforge.hashing import file_digest
+from tuneforge.promotion import decide, is_champion, is_comparable
 
 PROMOTION_GATE = "promotion_gate"
 
@@ -51,12 +52,12 @@ def evaluation_report(
         ModelUnderTest("candidate", Path(lora_adapter["path"]), instructions),
     ]
     champion = champions.champion()
-    is_champion = champion is not None and champion.adapter_dir == lora_adapter["path"]
-    champion_adapter = None if is_champion else _comparable_champion(champions, champion, base_model["sha256"])
-    if champion_adapter is not None:
-        models.append(ModelUnderTest("champion", champion_adapter, instructions))
+    if not is_champion(champion, lora_adapter["path"]) and is_comparable(champion, base_model["sha256"]):
+        champion_adapter = champions.local_adapter(champion)  # None when gone from disk and MLflow alike
+        if champion_adapter is not None:
+            models.append(ModelUnderTest("champion", champion_adapter, instructions))
     key = fingerprint(
-        base=base_model["sha256"], test=file_md5(test_path), evaluation=profile.evaluation.model_dump(),
+        base=base_model["sha256"], test=file_digest(test_path, "md5"), evaluation=profile.evaluation.model_dump(),
         metric=metric_spec(), models=[(m.label, str(m.adapter_dir)) for m in models],
     )
     report_dir = layout.reports / key
@@ -74,65 +75,38 @@ def evaluation_report(
         champions.log_evaluation(
             f"evaluate-{Path(lora_adapter['path']).name}",
             params={"report": str(report_dir), "adapter": lora_adapter["path"], "test_rows": str(report.test_rows)},
-            metrics=_figures(report),
+            metrics=mlflow_metrics(report),
             artifacts=[report_dir / REPORT_MD, report_dir / REPORT_HTML, report_dir / REPORT_JSON],
         )
 
-    recorded = None if champion is None or champion_adapter is not None or is_champion else _recorded(champion, profile)
-    decision = Decision(False, "champion") if is_champion else decide(report, profile.promotion, recorded)
-    passed = is_champion or decision.promote
-    reasons = ["the candidate is already the champion"] if is_champion else decision.reasons
+    decision = decide(report, profile.promotion, champion)
+    reasons = decision.reasons
     for reason in reasons:
         context.log.info(reason)
     yield dg.Output(
         {"path": str(report_dir), "scores": {label: m.scores for label, m in report.models.items()},
          "intervals": {label: m.intervals for label, m in report.models.items()},
          "candidate": lora_adapter, "base": {k: base_model[k] for k in ("path", "sha256")},
-         "champion_version": champion.version if champion else None, "already_champion": is_champion,
+         "champion_version": champion.version if champion else None, "outcome": str(decision.outcome),
          "promote": decision.promote, "reasons": reasons, "ids": report.ids},
         metadata={
             "report": dg.MetadataValue.md((report_dir / REPORT_MD).read_text()),
             "html": dg.MetadataValue.path(str(report_dir / REPORT_HTML)),
             "test_rows": report.test_rows,
             "sample": report.sample_note,
-            **{name: value for name, value in _figures(report).items() if "_low" not in name and "_high" not in name},
+            **ScoreTable.from_report(report).flatten(bounds=False),
             "metric_spec": dg.MetadataValue.json(report.metric),
         },
         data_version=dg.DataVersion(key),
     )
     yield dg.AssetCheckResult(
         check_name=PROMOTION_GATE,
-        passed=passed,
+        passed=decision.passed,
         severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(reasons),
         metadata={
-            "decision": "already champion" if is_champion else ("promote" if decision.promote else "refuse"),
+            "decision": str(decision.outcome),
             "compared_with": decision.against,
             "reasons": dg.MetadataValue.md("\n".join(f"- {reason}" for reason in reasons)),
         },
     )
-
-
-def _comparable_champion(
-    champions: ChampionRegistry, champion: RegisteredModel | None, base_sha256: str
-) -> Path | None:
-    """The champion's adapter when it was trained on this base model (fetched from MLflow if gone from disk)."""
-    if champion is None or champion.tags.get("base_sha256") != base_sha256:
-        return None
-    return champions.local_adapter(champion, champions.layout.adapters / "from-registry" / champion.version)
-
-
-def _recorded(champion: RegisteredModel, profile) -> float | None:
-    value = champion.tags.get(profile.promotion.primary_metric)
-    return float(value) if value is not None else None
-
-
-def _figures(report: EvaluationReport) -> dict[str, float]:
-    figures: dict[str, float] = {}
-    for label, scores in report.models.items():
-        for metric, value in scores.scores.items():
-            low, high = scores.intervals[metric]
-            figures |= {f"{label}_{metric}": value, f"{label}_{metric}_low": low, f"{label}_{metric}_high": high}
-        figures[f"{label}_degenerate_rate"] = scores.degenerate["any"]
-        figures[f"{label}_safety_flag_rate"] = scores.safety["rate"]
-    return figures

@@ -8,15 +8,16 @@ from assets.corpora import curated_dataset
 from assets.launchpad import overrides_config
 from resources import Compute, ModelRegistry, Workspace
 from resources.compute import GPU_POOL
-from tuneforge.corpus.records import file_md5, read_examples
+from tuneforge.corpus.records import read_examples
 from tuneforge.experiments import config_hash, load_experiments
 from tuneforge.fingerprint import fingerprint
+from tuneforge.hashing import file_digest
 from tuneforge.modeling.base import resolve_base_model
 from tuneforge.modeling.loss_chart import loss_curve_markdown
 from tuneforge.modeling.preflight import check_against_model
-from tuneforge.modeling.train import TrainingJob, TrainingResult, load_training_result
+from tuneforge.modeling.records import TrackingTarget, TrainingJob, TrainingResult, load_training_result
 from tuneforge.profiles import TrainingConfig
-from tuneforge.tracking import TrackingTarget, run_link
+from tuneforge.tracking import run_link
 
 experiments = dg.DynamicPartitionsDefinition(name="experiments")
 
@@ -86,8 +87,9 @@ def lora_adapter(
     rows = {split: read_examples(path) for split, path in splits.items()}
     sources = sorted({row.source for split_rows in rows.values() for row in split_rows})
     instructions = {source: profile.instruction_for(source) for source in sources}
-    key = fingerprint(base=base_model["sha256"], train=file_md5(splits["train"]),
-                      validation=file_md5(splits["validation"]), training=training.model_dump(),
+    # md5 as before: adapters already trained are stored under keys made from it (another digest retrains them all)
+    key = fingerprint(base=base_model["sha256"], train=file_digest(splits["train"], "md5"),
+                      validation=file_digest(splits["validation"], "md5"), training=training.model_dump(),
                       instructions=instructions)
     adapter_dir = layout.adapters / key
     result = load_training_result(adapter_dir)

@@ -13,10 +13,12 @@ from tuneforge.atomic import write_text_atomically
 from tuneforge.corpus.curate import MANIFEST_FILE
 from tuneforge.corpus.records import read_examples
 from tuneforge.evaluation.report import REPORT_HTML, REPORT_MD, EvaluationReport
+from tuneforge.evaluation.summary import ScoreTable
 from tuneforge.model_card import ModelLineage, render_model_card
 from tuneforge.modeling.export import check_parity, export_merged, load_export_result
 from tuneforge.modeling.generate import Prompt
-from tuneforge.modeling.train import load_training_result
+from tuneforge.modeling.records import load_training_result
+from tuneforge.promotion import Outcome
 from tuneforge.registry import Candidate, ChampionChanged
 
 EXPORT_PARITY = "export_parity"
@@ -93,7 +95,7 @@ def promoted_model(
     champions = registry.open()
     candidate = evaluation_report["candidate"]
     reasons, promoted = list(evaluation_report["reasons"]), False
-    if not evaluation_report["already_champion"]:
+    if evaluation_report["outcome"] == Outcome.PROMOTE:
         report_dir = Path(evaluation_report["path"])
         scores = evaluation_report["scores"]
         try:
@@ -102,7 +104,7 @@ def promoted_model(
                     adapter_dir=Path(candidate["path"]),
                     export_dir=Path(merged_export["path"]),
                     params={"fingerprint": candidate["fingerprint"], **candidate["instructions"]},
-                    metrics=_metrics(scores, evaluation_report["intervals"]),
+                    metrics=ScoreTable.from_means(scores, evaluation_report["intervals"]).flatten(),
                     tags={"base_sha256": base_model["sha256"], "base_model": merged_export["base_model"],
                           "dataset_version": str(merged_export["dataset_version"]), "report": str(report_dir),
                           "run_id": context.run_id,
@@ -138,16 +140,6 @@ def promoted_model(
         },
         data_version=dg.DataVersion(str(summary["champion_version"])),
     )
-
-
-def _metrics(scores: dict, intervals: dict) -> dict[str, float]:
-    """Every model's mean and interval bounds, flat for MLflow: ``candidate_rougeL``, ``candidate_rougeL_low``..."""
-    flat = {}
-    for label, means in scores.items():
-        for metric, mean in means.items():
-            low, high = intervals[label][metric]
-            flat |= {f"{label}_{metric}": mean, f"{label}_{metric}_low": low, f"{label}_{metric}_high": high}
-    return flat
 
 
 def _lineage(context, profile, base_model: dict, adapter: dict, evaluation_report: dict, layout) -> ModelLineage:

@@ -153,7 +153,8 @@ def peak_rss_mb() -> int:
 
 
 def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
-    from tuneforge.modeling.train import TrainingJob, run_training
+    from tuneforge.modeling.records import TrainingJob
+    from tuneforge.modeling.train import run_training
 
     work = Path(spec["work_dir"])
     out_dir, checkpoint_dir = work / "ours-adapter", work / "ours-checkpoints"

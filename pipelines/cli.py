@@ -1,7 +1,8 @@
 """``tuneforge``: the command line. ``tuneforge data versions`` lists the data versions Dagster recorded for a data
 asset; ``tuneforge data restore VERSION`` checks those exact bytes out of DVC (local cache, else the remote).
 ``tuneforge status`` and ``tuneforge rollback`` (in ``pipelines.model_commands``) show and move the champion;
-``tuneforge experiments`` and ``tuneforge sweep`` (in ``pipelines.experiment_commands``) list and run experiments.
+``tuneforge experiments`` and ``tuneforge sweep`` (in ``pipelines.experiment_commands``) list and run experiments;
+``tuneforge config`` (in ``pipelines.config_commands``) shows the effective settings.
 
 Each command group registers itself in ``COMMAND_GROUPS``; a handler returns the exit code or raises ``CliError``.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.config_commands import add_config_commands
 from pipelines.experiment_commands import add_experiment_commands
 from pipelines.instance import CliError, open_instance
 from pipelines.model_commands import add_model_commands
@@ -209,7 +211,7 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
 
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_data_commands, add_model_commands, add_experiment_commands,
+    add_data_commands, add_model_commands, add_experiment_commands, add_config_commands,
 ]
 
 

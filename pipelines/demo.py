@@ -23,7 +23,7 @@ from tuneforge.corpus.aclsum import place_aclsum
 from tuneforge.corpus.ingest import require_sources
 from tuneforge.experiments import DEFAULT_EXPERIMENT
 from tuneforge.layout import Layout
-from tuneforge.profiles import load_profile
+from tuneforge.project import load_project
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -39,7 +39,7 @@ def register_sources(instance: dg.DagsterInstance, layout: Layout) -> list[str]:
 
 def run_all(instance: dg.DagsterInstance, layout: Layout, seed_embedded: bool = True) -> dict:
     if seed_embedded:
-        place_aclsum(layout.raw, limit=load_profile().embedded_rows_per_source)
+        place_aclsum(layout.raw, limit=load_project(layout.root).profile.embedded_rows_per_source)
     for source in register_sources(instance, layout):
         print(f"== ingesting source {source}", flush=True)
         result = defs.resolve_job_def("ingest_source").execute_in_process(

@@ -19,7 +19,7 @@ from resources.workspace import resolve_root
 from tuneforge.experiments import ExperimentsError, config_hash, load_experiments, validate_experiments
 from tuneforge.layout import Layout
 from tuneforge.modeling.preflight import TrainingConfigError
-from tuneforge.profiles import load_profile
+from tuneforge.project import load_project
 
 PARTITIONS = "experiments"
 SWEEP_JOB = "train_experiment"
@@ -30,7 +30,7 @@ def sync_experiments(instance: dg.DagsterInstance, layout: Layout) -> list[str]:
     """Validate ``experiments.yaml`` and register each experiment as a partition; returns the names added."""
     try:
         experiments = load_experiments(layout.experiments_file)
-        validate_experiments(experiments, load_profile().training)
+        validate_experiments(experiments, load_project(layout.root).profile.training)
     except (ExperimentsError, TrainingConfigError) as error:
         raise CliError(str(error)) from None
     known = set(instance.get_dynamic_partitions(PARTITIONS))
@@ -42,7 +42,7 @@ def sync_experiments(instance: dg.DagsterInstance, layout: Layout) -> list[str]:
 
 def experiment_table(instance: dg.DagsterInstance, layout: Layout) -> list[dict]:
     """Each experiment with its config hash and its latest adapter's validation loss, best first."""
-    profile = load_profile()
+    profile = load_project(layout.root).profile
     registered = set(instance.get_dynamic_partitions(PARTITIONS))
     rows = []
     for name, experiment in load_experiments(layout.experiments_file).items():

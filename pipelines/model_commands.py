@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from resources.registry import ModelRegistry
 from tuneforge.evaluation.rouge import ROUGE_TYPES
+from tuneforge.evaluation.summary import ScoreTable
 from tuneforge.registry import ChampionRegistry, RegisteredModel
 
 HISTORY_SHOWN = 5
@@ -17,12 +18,9 @@ HISTORY_SHOWN = 5
 def describe(champions: ChampionRegistry, model: RegisteredModel | None) -> dict | None:
     if model is None:
         return None
-    figures = champions.run_metrics(model)
-    metrics = {
-        metric: {"mean": figures[f"candidate_{metric}"], "low": figures.get(f"candidate_{metric}_low"),
-                 "high": figures.get(f"candidate_{metric}_high")}
-        for metric in ROUGE_TYPES if f"candidate_{metric}" in figures
-    }
+    figures = ScoreTable.parse(champions.run_metrics(model)).figures.get("candidate", {})  # as it was promoted
+    metrics = {metric: dict(zip(("mean", "low", "high"), figures[metric], strict=True))
+               for metric in ROUGE_TYPES if metric in figures}
     return {
         "version": model.version,
         "promoted_at": model.tags.get("promoted_at"),

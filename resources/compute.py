@@ -16,19 +16,16 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, Any, Literal
 
 import dagster as dg
 from pydantic import Field, model_validator
 
 from resources.workspace import resolve_root
-
-if TYPE_CHECKING:
-    from tuneforge.modeling.train import TrainingJob, TrainingResult
+from tuneforge.modeling.records import JOB_FILE, TrainingJob, TrainingResult, load_training_result
 
 GPU_POOL = "gpu"  # the Dagster pool of training and evaluation (a pool is fixed where an asset is defined)
 TRAINER_MODULE = "tuneforge.modeling.train"
-JOB_FILE_NAME = "job.json"
 STDERR_TAIL_LINES = 40
 STDERR_TAIL_CHARS = 4000
 STDERR_KEPT_LINES = 400  # enough to hold the launcher's failure report (~50 lines) and the worker lines before it
@@ -220,7 +217,7 @@ class Compute(dg.ConfigurableResource):
             from tuneforge.modeling.train import run_training
 
             return run_training(job, reporters=[LogReporter(context.log.info)])
-        job_file = Path(job.checkpoint_dir) / JOB_FILE_NAME
+        job_file = Path(job.checkpoint_dir) / JOB_FILE
         job.save(job_file)
         if self.mode == "local":
             self._train_locally(context, job_file)
@@ -299,8 +296,6 @@ def _absolute(path: str | Path) -> Path:
 
 
 def _recorded_result(job: TrainingJob) -> TrainingResult:
-    from tuneforge.modeling.train import load_training_result
-
     result = load_training_result(Path(job.out_dir))
     if result is None:
         raise TrainingFailed(

@@ -31,6 +31,8 @@ from tuneforge.corpus.aclsum import place_aclsum
 from tuneforge.layout import Layout
 from tuneforge.profiles import load_profile
 
+pytestmark = [pytest.mark.daemon, pytest.mark.slow, pytest.mark.e2e]
+
 REPO = Path(__file__).resolve().parents[1]
 WORKSPACE_FILE = REPO / "workspace.yaml"
 TUNEFORGE = Path(sys.executable).with_name("tuneforge")

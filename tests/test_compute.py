@@ -13,7 +13,7 @@ from dagster_k8s.pipes import build_pod_body
 from resources.compute import GPU_POOL, Compute, TrainingFailed, error_tail, training_command, training_pod_spec
 from tuneforge.corpus.records import Example, write_jsonl
 from tuneforge.modeling.base import snapshot_dir
-from tuneforge.modeling.train import TRAINING_MANIFEST, TrainingJob, TrainingResult
+from tuneforge.modeling.records import TRAINING_MANIFEST, TrainingJob, TrainingResult
 from tuneforge.profiles import TrainingConfig, load_profile
 
 SOURCE = "papers"
@@ -240,6 +240,7 @@ def test_kubernetes_mode_refuses_a_job_outside_the_workspace_volume(tmp_path, mo
 # --- real runs -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_process_cpu_training_streams_through_pipes_into_the_run(tmp_path, smoke_base_models):
     job = _job(tmp_path / "run", smoke_base_models)
     instance = dg.DagsterInstance.ephemeral()

@@ -1,13 +1,16 @@
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tuneforge.corpus import stages
 from tuneforge.corpus.clean import clean_file
 from tuneforge.corpus.curate import curate_sources
 from tuneforge.corpus.funnel import AccountingError, Funnel
+from tuneforge.corpus.lsh import lsh_recall
 from tuneforge.corpus.split import split_of
 from tuneforge.corpus.text import normalize_text, repair_unicode, strip_markup
 from tuneforge.layout import Layout
@@ -257,3 +260,66 @@ def test_cleaning_reports_progress_and_always_the_last_chunk(tmp_path):
     clean_file(rows_path, tmp_path / "kept.jsonl", tmp_path / "rejected.jsonl", CleaningConfig(min_document_words=5),
                workers=1, progress=Progress(lines.append, "cleaning s", total=30, every=3600))
     assert len(lines) == 1 and lines[0].startswith("cleaning s: 30/30 rows (100%)")
+
+
+def test_the_default_minhash_shape_finds_pairs_at_the_default_threshold():
+    config = CleaningConfig()
+    assert (config.near_duplicate_threshold, config.minhash_bands, config.minhash_rows) == (0.8, 20, 5)
+    assert lsh_recall(config.near_duplicate_threshold, config.minhash_bands, config.minhash_rows) >= 0.95
+
+
+def test_a_threshold_the_minhash_shape_cannot_reach_is_refused_with_a_suggested_shape():
+    with pytest.raises(ValidationError) as refused:
+        CleaningConfig(near_duplicate_threshold=0.5)
+    message = str(refused.value)
+    for name in ("minhash_bands=20", "minhash_rows=5", "near_duplicate_threshold=0.5", "recall of 0.470"):
+        assert name in message
+    assert "minhash_bands=33 and minhash_rows=3" in message
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.6, 0.65])
+def test_the_suggested_minhash_shape_is_accepted(threshold):
+    with pytest.raises(ValidationError) as refused:
+        CleaningConfig(near_duplicate_threshold=threshold)
+    bands, rows = map(int, re.search(r"minhash_bands=(\d+) and minhash_rows=(\d+)", str(refused.value)).groups())
+    assert 90 <= bands * rows <= 100, "about the same number of permutations as 20 x 5"
+    config = CleaningConfig(near_duplicate_threshold=threshold, minhash_bands=bands, minhash_rows=rows)
+    assert lsh_recall(threshold, config.minhash_bands, config.minhash_rows) >= 0.95
+
+
+def _shingle_set(text: str) -> set[tuple[str, ...]]:
+    tokens = re.findall(r"\w+", text.lower())
+    return {tuple(tokens[i : i + 5]) for i in range(len(tokens) - 4)}
+
+
+def _near_copy(document: str, target: float, offset: int) -> tuple[str, float]:
+    """``document`` with every 12th word replaced until the word 5-gram Jaccard drops to ``target``."""
+    tokens, original = document.split(), _shingle_set(document)
+    for position in range(offset, len(tokens), 12):
+        tokens[position] = "variant." if tokens[position].endswith(".") else "variant"
+        edited = _shingle_set(" ".join(tokens))
+        similarity = len(original & edited) / len(original | edited)
+        if similarity <= target:
+            break
+    return " ".join(tokens), similarity
+
+
+def test_a_lower_threshold_with_an_adequate_shape_finds_pairs_the_default_shape_mostly_misses(tmp_path):
+    pairs = 60
+    rows, similarities = [], []
+    for i in range(pairs):
+        base = row(i, document=prose(i, 200))
+        copy, similarity = _near_copy(base["document"], 0.45, i % 12)
+        similarities.append(similarity)
+        rows += [base, row(1000 + i, document=copy, summary=base["summary"])]
+    assert all(0.4 <= similarity <= 0.45 for similarity in similarities)
+    adequate = CleaningConfig(min_document_words=5, near_duplicate_threshold=0.4, minhash_bands=50, minhash_rows=2)
+    # model_copy skips validation: the default shape at this threshold, which CleaningConfig refuses.
+    default_shape = adequate.model_copy(update={"minhash_bands": 20, "minhash_rows": 5})
+    found = {}
+    for name, config in (("adequate", adequate), ("default", default_shape)):
+        funnel, _, rejected = run_clean(tmp_path / name, rows, config)
+        assert all(r["duplicate_of"] == f"s/{int(key[2:]) - 1000}" for key, r in rejected.items())
+        found[name] = funnel["near_dedup"].removed["near_duplicate"]
+    assert found["adequate"] >= 0.9 * pairs
+    assert found["default"] < pairs / 2  # 20 x 5 finds a pair at Jaccard 0.44 with probability 0.28

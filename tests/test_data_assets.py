@@ -46,6 +46,7 @@ def materialize(instance, assets: list[str], partition: str | None = None) -> dg
                                   resources=defs.resources)
 
 
+@pytest.mark.slow
 def test_data_assets_show_accounting_funnel_checks_and_dvc_hash(workspace):
     duplicate = json.dumps({"id": "copy", "group": "copy", "document": "x " * 30, "summary": "y"})
     layout = one_source(workspace, papers=40, extra_lines=["{broken", duplicate, duplicate.replace("copy", "copy2")])

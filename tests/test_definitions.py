@@ -1,6 +1,7 @@
 """The graph's shape, as users see it in the UI and as the jobs select it."""
 
 import dagster as dg
+import pytest
 
 from pipelines.definitions import defs
 
@@ -61,6 +62,7 @@ def test_the_launchpad_shows_every_training_hyperparameter():
     assert "learning_rate" in launchpad and not launchpad["learning_rate"].is_required
 
 
+@pytest.mark.slow
 def test_workspace_validates_with_the_dagster_cli():
     import subprocess
     import sys

@@ -8,8 +8,9 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from tuneforge.hashing import file_digest
 from tuneforge.model_card import ModelLineage, render_model_card
-from tuneforge.modeling.export import EXPORT_MANIFEST, check_parity, export_merged, file_sha256, load_export_result
+from tuneforge.modeling.export import EXPORT_MANIFEST, check_parity, export_merged, load_export_result
 from tuneforge.modeling.generate import Prompt
 
 INSTRUCTION = "Summarize the following text in one sentence."
@@ -66,7 +67,7 @@ def test_export_writes_merged_safetensors_tokenizer_and_manifest(base_dir, expor
     assert manifest["base_sha256"] == base_manifest["sha256"]
     assert manifest["tokenizer_from"] == "adapter" and manifest["adapter_sha256"]
     for file in export.weight_files:
-        assert file.sha256 == file_sha256(export.path / file.name)
+        assert file.sha256 == file_digest(export.path / file.name)
         assert file.size_bytes == (export.path / file.name).stat().st_size
     assert load_export_result(export.path).files == export.files
 
@@ -135,7 +136,7 @@ def test_a_failed_export_leaves_the_previous_one_intact(base_dir, adapter_dir, e
 
     out_dir = tmp_path / "exports" / "merged"
     shutil.copytree(export.path, out_dir)
-    before = {path.name: file_sha256(path) for path in out_dir.iterdir()}
+    before = {path.name: file_digest(path) for path in out_dir.iterdir()}
 
     def save_half_then_fail(self, directory, **kwargs):
         (Path(directory) / "model.safetensors").write_bytes(b"half a file")
@@ -144,7 +145,7 @@ def test_a_failed_export_leaves_the_previous_one_intact(base_dir, adapter_dir, e
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", save_half_then_fail)
     with pytest.raises(OSError, match="disk full"):
         export_merged(base_dir, adapter_dir, out_dir, log=lambda _: None)
-    assert {path.name: file_sha256(path) for path in out_dir.iterdir()} == before
+    assert {path.name: file_digest(path) for path in out_dir.iterdir()} == before
     assert [path.name for path in out_dir.parent.iterdir()] == ["merged"]  # no staging directory left behind
 
 

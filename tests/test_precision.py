@@ -10,7 +10,8 @@ from training_support import training_job
 from resources import Compute
 from tuneforge.modeling import device as device_module
 from tuneforge.modeling.device import cache_path, resolve_precision, training_precision
-from tuneforge.modeling.train import fresh_accelerator, load_training_result, run_training
+from tuneforge.modeling.records import load_training_result
+from tuneforge.modeling.train import fresh_accelerator, run_training
 
 CPU = torch.device("cpu")
 

@@ -1,14 +1,17 @@
 """The promotion gate on constructed score sets: only a clearly better, non-regressing candidate is promoted."""
 
 import random
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from tuneforge.evaluation.report import EvaluationReport, ModelScores, compare_all
 from tuneforge.evaluation.rouge import ROUGE_TYPES
+from tuneforge.evaluation.summary import ScoreTable
 from tuneforge.profiles import EvaluationConfig, PromotionConfig
-from tuneforge.promotion import decide
+from tuneforge.promotion import Outcome, decide, is_champion, is_comparable
+from tuneforge.registry import RegisteredModel
 
 ROWS = 40
 
@@ -120,11 +123,41 @@ def test_absolute_floors_hold_even_against_a_weak_incumbent():
     assert {c.name for c in decision.failed} >= {"floor", "degenerate_ceiling"}
 
 
+def _champion(adapter_dir: str = "/adapters/champion", **tags: str) -> RegisteredModel:
+    return RegisteredModel("3", "run", {"adapter_dir": adapter_dir, **tags}, 0.0)
+
+
 def test_a_champion_not_re_evaluated_must_beat_its_recorded_score():
     report = _report(base=_model("base", BASE), candidate=_model("candidate", _shifted(BASE, 6)))
-    assert decide(report, PromotionConfig(), champion_recorded_score=20.0).promote
-    decision = decide(report, PromotionConfig(), champion_recorded_score=40.0)
+    assert decide(report, PromotionConfig(), _champion(rougeL="20.0")).outcome is Outcome.PROMOTE
+    decision = decide(report, PromotionConfig(), _champion(rougeL="40.0"))
+    assert decision.outcome is Outcome.REFUSE and not decision.passed
     assert [c.name for c in decision.failed] == ["recorded_champion"]
+
+
+def test_the_champion_itself_is_neither_promoted_again_nor_refused():
+    candidate = _model("candidate", _scores(6, 1, seed=5), degenerate=0.5)  # it would fail every check
+    candidate.adapter_dir = "/adapters/champion"
+    decision = decide(_report(base=_model("base", BASE), candidate=candidate), PromotionConfig(), _champion())
+    assert decision.outcome is Outcome.ALREADY_CHAMPION and decision.passed and not decision.promote
+    assert decision.reasons == ["the candidate is already the champion"]
+
+
+def test_comparability_and_identity_of_the_champion():
+    champion = _champion(base_sha256="abc")
+    assert is_comparable(champion, "abc") and not is_comparable(champion, "def") and not is_comparable(None, "abc")
+    assert is_champion(champion, Path("/adapters/champion")) and not is_champion(champion, "/adapters/other")
+    assert not is_champion(None, "/adapters/champion")
+
+
+def test_scores_flatten_for_mlflow_and_parse_back():
+    table = ScoreTable({"candidate": {"rougeL": (30.0, 28.0, 32.0), "rouge1": (40.0, 38.5, 41.5)},
+                        "lead": {"rougeL": (20.0, 19.0, 21.0)}})
+    flat = table.flatten()
+    assert (flat["candidate_rougeL"], flat["candidate_rougeL_low"], flat["lead_rougeL_high"]) == (30.0, 28.0, 21.0)
+    other_metrics = {"candidate_degenerate_rate": 0.1, "train_seconds": 5.0}
+    assert ScoreTable.parse(flat | other_metrics) == table
+    assert table.flatten(bounds=False) == {"candidate_rougeL": 30.0, "candidate_rouge1": 40.0, "lead_rougeL": 20.0}
 
 
 def test_an_unknown_guard_is_a_configuration_error():

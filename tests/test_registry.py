@@ -95,6 +95,7 @@ def _race(root: str, name: str, start, results) -> None:
         results.put((name, str(refused)))
 
 
+@pytest.mark.slow
 def test_two_promotions_racing_leave_one_consistent_champion(workspace):
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(2), context.Queue()

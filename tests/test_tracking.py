@@ -12,11 +12,11 @@ from mlflow import MlflowClient
 
 from tuneforge.layout import Layout
 from tuneforge.modeling.loss_chart import loss_curve_markdown, loss_curve_png
+from tuneforge.modeling.records import TrackingTarget
 from tuneforge.tracking import (
     ERROR_TAG,
     MlflowTrainingReporter,
     TrackingError,
-    TrackingTarget,
     flatten_params,
     run_link,
 )
@@ -207,6 +207,7 @@ def _open_run(root: str, name: str, start, results) -> None:
     results.put(MlflowTrainingReporter(target).run_id)
 
 
+@pytest.mark.slow
 def test_two_processes_opening_a_fresh_workspace_store_at_once_both_get_runs(tmp_path):
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(2), context.Queue()

@@ -13,9 +13,9 @@ from tuneforge.modeling.batching import collate, length_grouped_batches, step_ba
 from tuneforge.modeling.checkpoint import list_checkpoints
 from tuneforge.modeling.preflight import TrainingConfigError
 from tuneforge.modeling.prompts import encode_for_training
+from tuneforge.modeling.records import load_training_result
 from tuneforge.modeling.train import (
     TrainingOutOfMemory,
-    load_training_result,
     run_training,
     summary_loss,
 )
@@ -136,6 +136,7 @@ def _train_process(job_path: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 def test_a_killed_training_process_resumes_from_its_last_checkpoint(tmp_path, smoke_base_models, precision):
     """A real process is SIGKILLed after a checkpoint; the rerun resumes there and ends where an uninterrupted run
     ends (within 2% validation loss; in fact equal: weights, optimizer, schedule and random states are restored)."""

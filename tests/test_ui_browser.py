@@ -29,6 +29,8 @@ from ui_support import (
     wait_for_run,
 )
 
+pytestmark = [pytest.mark.browser, pytest.mark.daemon, pytest.mark.slow]
+
 REPO = Path(__file__).resolve().parents[1]
 CODE_LOCATION = "tuneforge"  # workspace.yaml's location_name
 IMPLICIT_ASSET_JOB = "__ASSET_JOB"

@@ -61,6 +61,8 @@ def two_versions(workspace: Path, tmp_path: Path) -> Path:
     return v1
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_recorded_versions_restore_byte_for_byte(two_versions, tmp_path, workspace, capsys):
     v1 = two_versions
     listed = tuneforge("data", "versions", "--json")

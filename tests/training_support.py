@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from tuneforge.modeling.train import TrainingJob
+from tuneforge.modeling.records import TrainingJob
 from tuneforge.profiles import load_profile
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"]

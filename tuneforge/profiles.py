@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tuneforge.corpus.lsh import MIN_RECALL, lsh_recall, suggest_shape
+
 PROFILE_ENV_VAR = "TUNEFORGE_PROFILE"
 DEFAULT_PROFILE = "demo"
 
@@ -47,12 +49,28 @@ class CleaningConfig(BaseModel):
         0.9, gt=0.0, description="A summary longer than this share of its document (in words) is not a summary."
     )
     near_duplicate_threshold: float = Field(
-        0.8, gt=0.0, le=1.0, description="Word 5-gram Jaccard of documents from which rows are near duplicates."
+        0.8, gt=0.0, le=1.0,
+        description="Word n-gram (near_duplicate_ngram) Jaccard of documents from which rows are near duplicates. "
+        "minhash_bands and minhash_rows must find pairs at this similarity (validated).",
     )
     near_duplicate_summary_threshold: float = Field(
         0.5, ge=0.0, le=1.0,
         description="Summaries must also be this similar (word Jaccard): one document with two different summaries "
         "(e.g. two aspects of a paper) is not a duplicate.",
+    )
+    near_duplicate_ngram: int = Field(
+        5, ge=1, le=16, description="n of the document word n-grams (shingles) that MinHash signs and Jaccard compares."
+    )
+    minhash_bands: int = Field(
+        20, ge=1,
+        description="MinHash LSH bands: rows sharing any band's key become candidate pairs, each verified on the "
+        f"texts. With minhash_rows, it must find a pair at near_duplicate_threshold with probability >= {MIN_RECALL}, "
+        "1 - (1 - threshold**rows)**bands (validated; 20 x 5 at 0.8: 0.9996).",
+    )
+    minhash_rows: int = Field(
+        5, ge=1,
+        description="MinHash permutations per band (minhash_bands x minhash_rows in all): more rows per band give "
+        "fewer false candidates but lower recall.",
     )
     decontamination_ngram: int = Field(13, ge=5, description="n of the word n-grams compared with the test split.")
     decontamination_threshold: float = Field(
@@ -66,6 +84,22 @@ class CleaningConfig(BaseModel):
             raise ValueError("min_document_words must not exceed max_document_words")
         if self.min_summary_words > self.max_summary_words:
             raise ValueError("min_summary_words must not exceed max_summary_words")
+        return self
+
+    @model_validator(mode="after")
+    def _minhash_finds_pairs_at_the_threshold(self) -> CleaningConfig:
+        threshold, bands, rows = self.near_duplicate_threshold, self.minhash_bands, self.minhash_rows
+        recall = lsh_recall(threshold, bands, rows)
+        if recall < MIN_RECALL:
+            suggested_bands, suggested_rows = suggest_shape(threshold, bands * rows)
+            suggested_recall = lsh_recall(threshold, suggested_bands, suggested_rows)
+            raise ValueError(
+                f"minhash_bands={bands} x minhash_rows={rows} finds a near-duplicate pair at "
+                f"near_duplicate_threshold={threshold} with an estimated LSH recall of {recall:.3f} "
+                f"(1 - (1 - threshold**rows)**bands), below {MIN_RECALL}: {1 - recall:.0%} of pairs at the threshold "
+                f"would never be compared. Use e.g. minhash_bands={suggested_bands} and minhash_rows={suggested_rows} "
+                f"({suggested_bands * suggested_rows} permutations, recall {suggested_recall:.3f})."
+            )
         return self
 
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 
 from tuneforge.evaluation.report import Comparison, EvaluationReport, ModelScores
 from tuneforge.profiles import GUARDS, PromotionConfig
+from tuneforge.registry import RegisteredModel
 
 CANDIDATE = "candidate"
+ALREADY_CHAMPION_REASON = "the candidate is already the champion"
 
 GUARD_COUNTS: dict[str, Callable[[ModelScores, int], tuple[int, int]]] = {
     # (events, opportunities): the guard's rate is events / opportunities
@@ -37,14 +41,31 @@ class GateCheck:
     detail: str
 
 
+class Outcome(StrEnum):
+    PROMOTE = "promote"
+    REFUSE = "refuse"
+    ALREADY_CHAMPION = "already champion"
+
+
 @dataclass
 class Decision:
-    promote: bool
+    outcome: Outcome
     against: str  # "champion", or "base" before the first promotion
     checks: list[GateCheck] = field(default_factory=list)
 
     @property
+    def promote(self) -> bool:
+        return self.outcome is Outcome.PROMOTE
+
+    @property
+    def passed(self) -> bool:
+        """The gate lets the candidate through: it is promoted, or it is the champion already."""
+        return self.outcome is not Outcome.REFUSE
+
+    @property
     def reasons(self) -> list[str]:
+        if self.outcome is Outcome.ALREADY_CHAMPION:
+            return [ALREADY_CHAMPION_REASON]
         return [f"{'passed' if check.passed else 'FAILED'} {check.name}: {check.detail}" for check in self.checks]
 
     @property
@@ -59,15 +80,36 @@ def comparison(report: EvaluationReport, model: str, against: str, metric: str) 
     raise ValueError(f"the report has no paired comparison of {model} against {against} on {metric}")
 
 
-def decide(report: EvaluationReport, config: PromotionConfig, champion_recorded_score: float | None = None) -> Decision:
-    """The gate's verdict on the report's candidate.
+def is_champion(champion: RegisteredModel | None, adapter_dir: str | Path | None) -> bool:
+    return champion is not None and adapter_dir is not None and Path(champion.adapter_dir) == Path(adapter_dir)
 
-    ``champion_recorded_score`` is the champion's score recorded at its promotion, for a champion that could not be
-    re-evaluated on these rows (built on another base model): then the candidate is compared with the base model,
-    paired, and must also beat that recorded score.
+
+def is_comparable(champion: RegisteredModel | None, base_sha256: str) -> bool:
+    """The champion can be evaluated beside a candidate on the same base model: it was trained on that base."""
+    return champion is not None and champion.tags.get("base_sha256") == base_sha256
+
+
+def recorded_score(champion: RegisteredModel, metric: str) -> float | None:
+    """The champion's score on ``metric`` recorded at its promotion."""
+    value = champion.tags.get(metric)
+    return float(value) if value is not None else None
+
+
+def decide(report: EvaluationReport, config: PromotionConfig, champion: RegisteredModel | None = None) -> Decision:
+    """The gate's verdict on the report's candidate, against ``champion`` (the registry's, or None before the first
+    promotion).
+
+    A candidate that is the champion already is neither promoted again nor refused. A champion the report could not
+    re-evaluate on these rows (built on another base model) is represented by its score recorded at promotion: the
+    candidate is compared with the base model, paired, and must also beat that recorded score.
     """
     if CANDIDATE not in report.models:
         raise ValueError("the report has no candidate model to decide on")
+    if is_champion(champion, report.models[CANDIDATE].adapter_dir):
+        return Decision(Outcome.ALREADY_CHAMPION, "champion")
+    champion_recorded_score = None
+    if champion is not None and "champion" not in report.models:
+        champion_recorded_score = recorded_score(champion, config.primary_metric)
     against = "champion" if "champion" in report.models else "base"
     metric = config.primary_metric
     candidate, incumbent = report.models[CANDIDATE], report.models[against]
@@ -100,7 +142,8 @@ def decide(report: EvaluationReport, config: PromotionConfig, champion_recorded_
             f"{metric} {mean:.2f} vs {champion_recorded_score:.2f} recorded for the champion at its promotion "
             "(not paired: the champion is built on another base model and was not re-evaluated)",
         ))
-    return Decision(promote=all(check.passed for check in checks), against=against, checks=checks)
+    outcome = Outcome.PROMOTE if all(check.passed for check in checks) else Outcome.REFUSE
+    return Decision(outcome, against, checks)
 
 
 def guard_check(

@@ -129,10 +129,12 @@ class ChampionRegistry:
         return RegisteredModel(str(version.version), version.run_id, dict(version.tags),
                                version.creation_timestamp / 1000)
 
-    def local_adapter(self, model: RegisteredModel, download_to: Path) -> Path | None:
-        """The model's adapter directory, downloaded from its MLflow run when it is gone from disk."""
+    def local_adapter(self, model: RegisteredModel) -> Path | None:
+        """The model's adapter directory, downloaded from its MLflow run (under ``models/adapters/from-registry/``)
+        when it is gone from disk."""
         if Path(model.adapter_dir, "adapter_config.json").is_file():
             return Path(model.adapter_dir)
+        download_to = self.layout.adapters / "from-registry" / model.version
         try:
             self.client.download_artifacts(model.run_id, "adapter", str(download_to))
         except Exception:  # noqa: BLE001 - an unreachable or pruned artifact store: the caller falls back

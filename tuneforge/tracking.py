@@ -19,18 +19,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from filelock import FileLock
 
-from tuneforge.layout import Layout
 from tuneforge.modeling.loss_chart import loss_curve_png
-
-if TYPE_CHECKING:
-    from tuneforge.modeling.train import TrainingResult
+from tuneforge.modeling.records import TrackingTarget, TrainingResult
 
 logger = logging.getLogger(__name__)
 
@@ -55,31 +51,6 @@ VALID_NAME = re.compile(r"^[/\w.\- :]+$")  # MLflow's rule for param and metric 
 
 class TrackingError(RuntimeError):
     """The MLflow run cannot be created, resumed or completed; the message says why and what to do."""
-
-
-@dataclass
-class TrackingTarget:
-    """Where a training run is recorded and what it is tagged with (dataset_version, base_sha256, config_hash...)."""
-
-    tracking_uri: str
-    experiment: str
-    run_name: str
-    tags: dict[str, str] = field(default_factory=dict)
-    # None: ``<db dir>/artifacts`` beside a sqlite store (MLflow's own default is ./mlruns under the working
-    # directory), the store's default otherwise.
-    artifact_location: str | None = None
-    # The file lock held while the store is opened and the experiment created (a fresh sqlite store creates its
-    # schema when opened: two processes must not both do it). None: ``<db>.lock`` beside a sqlite store.
-    lock_path: str | None = None
-
-    @classmethod
-    def in_workspace(
-        cls, layout: Layout, tracking_uri: str, experiment: str, run_name: str, tags: Mapping[str, str]
-    ) -> TrackingTarget:
-        """A target sharing the workspace's artifact directory and store lock with ``ChampionRegistry``."""
-        return cls(tracking_uri, experiment, run_name, dict(tags),
-                   artifact_location=layout.mlflow_artifacts.as_uri(),
-                   lock_path=str(layout.registry_lock))
 
 
 class MlflowTrainingReporter:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tuneforge.corpus import stages
 from tuneforge.layout import Layout
-from tuneforge.profiles import load_profile
+from tuneforge.project import load_project
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", action="append", help="limit to these sources (default: all under data/raw)")
     args = parser.parse_args(argv)
     layout = Layout(args.root.resolve())
-    profile = load_profile()
+    profile = load_project(layout.root).profile
     sources = args.source or stages.all_sources(layout)
     if args.stage == "curate":
         report = stages.curate(layout, sources, profile)

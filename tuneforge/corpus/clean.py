@@ -89,7 +89,8 @@ def clean_file(
                     progress(funnel.rows_in)
         with survivors:
             duplicates = finder.find(dedup.NearDuplicateCheck(
-                survivors, config.near_duplicate_threshold, config.near_duplicate_summary_threshold
+                survivors, config.near_duplicate_threshold, config.near_duplicate_summary_threshold,
+                config.near_duplicate_ngram,
             ))
         _count_duplicates(funnel, finder.rows, duplicates)
         _split_spool(spool_path, duplicates, kept, rejected)
@@ -114,9 +115,8 @@ def clean_chunk(lines: list[str], config: CleaningConfig) -> ChunkResult:
         kept.append(_dump(row))
         exact_keys.append(dedup.exact_key(row["document"], row["summary"]))
         shingle_sets.append(outcome)
-    return ChunkResult(
-        funnel, kept, rejected, np.array(exact_keys, dtype=np.uint64), dedup.band_keys(shingle_sets)
-    )
+    bands = dedup.band_keys(shingle_sets, bands=config.minhash_bands, rows=config.minhash_rows)
+    return ChunkResult(funnel, kept, rejected, np.array(exact_keys, dtype=np.uint64), bands)
 
 
 def _clean_row(row: dict[str, Any], config: CleaningConfig, funnel: Funnel) -> np.ndarray | str:
@@ -145,18 +145,19 @@ def _clean_row(row: dict[str, Any], config: CleaningConfig, funnel: Funnel) -> n
     step = _enter(funnel, "quality")
     tokens = words(document)
     hashes = word_hashes([tokens])[0]
-    fivegrams = ngram_hashes(hashes, dedup.SHINGLE_WORDS)
+    fivegrams = ngram_hashes(hashes, 5)
     problem = quality_problem(document, document_words, tokens, ngram_hashes(hashes, 2), fivegrams, config)
     if problem:
         return _reject(step, row, problem)
 
     step = _enter(funnel, "pii")
     found = _redact(row)
+    ngram = config.near_duplicate_ngram
     if found:
         step.changed += 1
         step.changes.update(found)
-        fivegrams = dedup.shingles(row["document"])
-    return fivegrams
+        return dedup.shingles(row["document"], ngram)
+    return fivegrams if ngram == 5 else ngram_hashes(hashes, ngram)
 
 
 def _enter(funnel: Funnel, name: str) -> Step:

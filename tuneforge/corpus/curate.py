@@ -46,10 +46,11 @@ def curate_sources(
     atomically); ``cleaned`` maps each source to its cleaned rows, in the order that decides which duplicate stays."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with RowFiles(list(cleaned.values())) as rows:
-        finder, row_splits = _index(rows, split)
-        duplicates = finder.find(
-            dedup.NearDuplicateCheck(rows, cleaning.near_duplicate_threshold, cleaning.near_duplicate_summary_threshold)
-        )
+        finder, row_splits = _index(rows, split, cleaning)
+        duplicates = finder.find(dedup.NearDuplicateCheck(
+            rows, cleaning.near_duplicate_threshold, cleaning.near_duplicate_summary_threshold,
+            cleaning.near_duplicate_ngram,
+        ))
         test_index = HeldOutNgrams(
             ((row["id"], row["document"], row["summary"]) for row in _rows_of(rows, row_splits, "test", duplicates)),
             cleaning.decontamination_ngram,
@@ -66,7 +67,7 @@ def curate_sources(
     return curated
 
 
-def _index(rows: RowFiles, split: SplitConfig) -> tuple[dedup.DuplicateFinder, np.ndarray]:
+def _index(rows: RowFiles, split: SplitConfig, cleaning: CleaningConfig) -> tuple[dedup.DuplicateFinder, np.ndarray]:
     finder = dedup.DuplicateFinder()
     splits: list[int] = []
     batch: list[dict[str, Any]] = []
@@ -75,15 +76,16 @@ def _index(rows: RowFiles, split: SplitConfig) -> tuple[dedup.DuplicateFinder, n
         splits.append(SPLITS.index(split_of(row["group"], split)))
         batch.append(row)
         if len(batch) == _BATCH:
-            _add(finder, batch)
+            _add(finder, batch, cleaning)
             batch = []
-    _add(finder, batch)
+    _add(finder, batch, cleaning)
     return finder, np.array(splits, dtype=np.int8)
 
 
-def _add(finder: dedup.DuplicateFinder, batch: list[dict[str, Any]]) -> None:
+def _add(finder: dedup.DuplicateFinder, batch: list[dict[str, Any]], cleaning: CleaningConfig) -> None:
     keys = np.array([dedup.exact_key(row["document"], row["summary"]) for row in batch], dtype=np.uint64)
-    finder.add(keys, dedup.band_keys([dedup.shingles(row["document"]) for row in batch]))
+    shingle_sets = [dedup.shingles(row["document"], cleaning.near_duplicate_ngram) for row in batch]
+    finder.add(keys, dedup.band_keys(shingle_sets, bands=cleaning.minhash_bands, rows=cleaning.minhash_rows))
 
 
 def _rows_of(

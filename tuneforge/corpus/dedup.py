@@ -1,10 +1,12 @@
 """Exact and near-duplicate detection over a stream of rows, in memory proportional to the row count only.
 
 Each row contributes a 64-bit exact key (its document and summary) and a MinHash signature of its document's word
-5-grams, folded into ``BANDS`` band keys (LSH with ``BANDS`` × ``ROWS_PER_BAND`` permutations; 20 × 5 catches a
-pair at Jaccard 0.8 with probability 0.9996). Rows sharing a band key are candidates; every candidate pair is
-verified on the real texts before it counts, so LSH false positives never remove a row. Verified pairs are merged
-with union-find and each cluster keeps its earliest row.
+n-grams, folded into ``bands`` band keys of ``rows`` permutations each. The n, bands and rows come from
+:class:`~tuneforge.profiles.CleaningConfig`, which refuses a shape unlikely to find pairs at its threshold
+(:mod:`tuneforge.corpus.lsh`; the default 20 × 5 catches a pair at Jaccard 0.8 with probability 0.9996). Rows
+sharing a band key are candidates; every candidate pair is verified on the real texts before it counts, so LSH
+false positives never remove a row. Verified pairs are merged with union-find and each cluster keeps its earliest
+row.
 
 A row is a near duplicate only when its document *and* its summary are similar: one paper with two different
 summaries (ACLSum's aspects) is two rows, not a duplicate.
@@ -23,11 +25,7 @@ import rensa
 from tuneforge.corpus.ngrams import jaccard, mix64, ngram_hashes, word_hashes, words
 from tuneforge.corpus.rowfiles import RowFiles
 
-BANDS = 20
-ROWS_PER_BAND = 5
-SHINGLE_WORDS = 5
 _SEED = 20240601
-_BAND_MULTIPLIERS = np.random.default_rng(_SEED).integers(1, 2**63, size=ROWS_PER_BAND, dtype=np.uint64) * 2 + 1
 
 
 def exact_key(document: str, summary: str) -> int:
@@ -35,24 +33,30 @@ def exact_key(document: str, summary: str) -> int:
     return int.from_bytes(digest, "little")
 
 
-def shingles(text: str) -> np.ndarray:
-    return ngram_hashes(word_hashes([words(text)])[0], SHINGLE_WORDS)
+def shingles(text: str, ngram: int) -> np.ndarray:
+    return ngram_hashes(word_hashes([words(text)])[0], ngram)
 
 
-def band_keys(shingle_sets: list[np.ndarray]) -> np.ndarray:
-    """``(len(shingle_sets), BANDS)`` uint64 LSH keys; a row without shingles gets keys that match nothing."""
+@lru_cache
+def _band_multipliers(rows: int) -> np.ndarray:
+    return np.random.default_rng(_SEED).integers(1, 2**63, size=rows, dtype=np.uint64) * 2 + 1
+
+
+def band_keys(shingle_sets: list[np.ndarray], *, bands: int, rows: int) -> np.ndarray:
+    """``(len(shingle_sets), bands)`` uint64 LSH keys, each from ``rows`` MinHash permutations; a row without
+    shingles gets keys that match nothing."""
     if not shingle_sets:
-        return np.zeros((0, BANDS), dtype=np.uint64)
+        return np.zeros((0, bands), dtype=np.uint64)
     lengths = np.fromiter(map(len, shingle_sets), dtype=np.uint64, count=len(shingle_sets))
     offsets = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(lengths, dtype=np.uint64)])
     matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-        np.concatenate(shingle_sets).astype(np.uint64, copy=False), offsets, BANDS * ROWS_PER_BAND, _SEED
+        np.concatenate(shingle_sets).astype(np.uint64, copy=False), offsets, bands * rows, _SEED
     )
-    digests = np.array(matrix.to_rows(), dtype=np.uint64).reshape(len(shingle_sets), BANDS, ROWS_PER_BAND)
-    keys = mix64((digests * _BAND_MULTIPLIERS).sum(axis=2, dtype=np.uint64))
+    digests = np.array(matrix.to_rows(), dtype=np.uint64).reshape(len(shingle_sets), bands, rows)
+    keys = mix64((digests * _band_multipliers(rows)).sum(axis=2, dtype=np.uint64))
     empty = lengths == 0
     if empty.any():
-        keys[empty] = np.random.default_rng().integers(0, 2**63, size=(int(empty.sum()), BANDS), dtype=np.uint64)
+        keys[empty] = np.random.default_rng().integers(0, 2**63, size=(int(empty.sum()), bands), dtype=np.uint64)
     return keys
 
 
@@ -106,7 +110,7 @@ class DuplicateFinder:
     def find(self, verify: Verifier) -> dict[int, Duplicate]:
         """Removed row index → its duplicate record; rows not in the result are kept."""
         duplicates = self._exact_duplicates()
-        bands = np.concatenate(self._bands) if self._bands else np.zeros((0, BANDS), dtype=np.uint64)
+        bands = np.concatenate(self._bands) if self._bands else np.zeros((0, 0), dtype=np.uint64)
         self._bands.clear()
         active = np.ones(self.rows, dtype=bool)
         active[list(duplicates)] = False
@@ -175,14 +179,15 @@ def _candidate_pairs(bands: np.ndarray, active: np.ndarray) -> np.ndarray:
 
 
 class NearDuplicateCheck:
-    """A :data:`Verifier` over rows in files: the document 5-gram Jaccard and the summary word Jaccard must both
-    reach their thresholds."""
+    """A :data:`Verifier` over rows in files: the document word ``ngram``-gram Jaccard and the summary word Jaccard
+    must both reach their thresholds."""
 
-    def __init__(self, rows: RowFiles, document_threshold: float, summary_threshold: float) -> None:
+    def __init__(self, rows: RowFiles, document_threshold: float, summary_threshold: float, ngram: int) -> None:
         self._rows = rows
         self._document_threshold = document_threshold
         self._summary_threshold = summary_threshold
-        self._shingles = lru_cache(maxsize=4096)(lambda row: shingles(self._rows.read(row)["document"]))
+        self._ngram = ngram
+        self._shingles = lru_cache(maxsize=4096)(lambda row: shingles(self._rows.read(row)["document"], ngram))
 
     def __call__(self, earlier: int, later: int) -> str | None:
         document = jaccard(self._shingles(earlier), self._shingles(later))
@@ -192,4 +197,4 @@ class NearDuplicateCheck:
         summary = jaccard(*summaries)
         if summary < self._summary_threshold:
             return None
-        return f"document 5-gram Jaccard {document:.2f}, summary word Jaccard {summary:.2f}"
+        return f"document {self._ngram}-gram Jaccard {document:.2f}, summary word Jaccard {summary:.2f}"

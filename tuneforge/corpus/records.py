@@ -61,12 +61,3 @@ def write_jsonl(path: Path, rows: Iterable[BaseModel | dict[str, Any]]) -> int:
             count += 1
         handle.commit()
     return count
-
-
-def file_md5(path: Path) -> str:
-    """The MD5 DVC records for a file, so a partition's version matches DVC's manifest entry."""
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from tuneforge.corpus.ingest import SourceError, check_source_name, list_sources
 from tuneforge.corpus.readers import DOCUMENTATION_STEMS, DOCUMENTATION_SUFFIXES
+from tuneforge.hashing import file_digest
 
 DEFAULT_SETTLE_SECONDS = 60.0
 # Hashing is what a look costs; above this many bytes per look, the remaining changed sources wait for the next
@@ -41,7 +42,7 @@ DEFAULT_MAX_HASH_BYTES = 4 << 30
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", "~")
 STATE_VERSION = 1
 __all__ = ["DEFAULT_MAX_HASH_BYTES", "DEFAULT_SETTLE_SECONDS", "Changes", "FileStat", "FileState", "Snapshot",
-           "SourceChange", "WatchState", "WatchStateError", "diff", "is_ignored", "scan", "sha256_file"]
+           "SourceChange", "WatchState", "WatchStateError", "diff", "is_ignored", "scan"]
 
 
 class WatchStateError(ValueError):
@@ -218,18 +219,13 @@ class Changes:
     state: WatchState  # what to save for the next look
 
 
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def diff(
     previous: WatchState,
     snapshot: Snapshot,
     *,
     up_to_date: Collection[str] = (),
     max_hash_bytes: int = DEFAULT_MAX_HASH_BYTES,
-    hash_file: Callable[[Path], str] = sha256_file,
+    hash_file: Callable[[Path], str] = file_digest,
 ) -> Changes:
     """Which sources of ``snapshot`` changed since ``previous``.
 

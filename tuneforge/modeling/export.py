@@ -8,7 +8,6 @@ error are near-ties, not a broken export.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import TypedDict
 import torch
 
 from tuneforge.atomic import atomic_directory
+from tuneforge.hashing import file_digest
 from tuneforge.modeling.base import MANIFEST as BASE_MANIFEST
 from tuneforge.modeling.device import pick_device
 from tuneforge.modeling.generate import Prompt
@@ -258,18 +258,10 @@ def _max_abs_differences(first: torch.Tensor, second: torch.Tensor) -> list[floa
 
 def _describe_files(directory: Path) -> list[ExportedFile]:
     return [
-        ExportedFile(path.name, file_sha256(path), path.stat().st_size)
+        ExportedFile(path.name, file_digest(path), path.stat().st_size)
         for path in sorted(directory.iterdir())
         if path.is_file() and path.name != EXPORT_MANIFEST
     ]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _manifest(
@@ -280,7 +272,7 @@ def _manifest(
         "base_dir": str(base_dir),
         "base_sha256": _base_sha256(base_dir),
         "adapter_dir": str(adapter_dir),
-        "adapter_sha256": file_sha256(adapter_weights) if adapter_weights.exists() else None,
+        "adapter_sha256": file_digest(adapter_weights) if adapter_weights.exists() else None,
         "tokenizer_from": "adapter" if tokenizer_dir == adapter_dir else "base",
         "dtype": "float32",
         "parameters": parameters,

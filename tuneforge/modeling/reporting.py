@@ -6,10 +6,9 @@ The trainer calls every reporter on rank 0 only, so N data-parallel processes re
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from tuneforge.modeling.train import TrainingResult
+from tuneforge.modeling.records import TrainingResult
 
 
 class Reporter(Protocol):

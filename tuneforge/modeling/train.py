@@ -40,64 +40,15 @@ from tuneforge.modeling.preflight import (
     peft_target_modules,
 )
 from tuneforge.modeling.prompts import EncodedExample, encode_for_training
+from tuneforge.modeling.records import TrainingJob, TrainingResult, save_training_result
 from tuneforge.modeling.reporting import Fanout, LogReporter, PipesReporter, Reporter
 from tuneforge.profiles import TrainingConfig
-from tuneforge.tracking import TrackingTarget
 
-TRAINING_MANIFEST = "tuneforge_training.json"
-JOB_FILE = "job.json"
 LOG_LINES = 10  # step lines per run in the log (metrics go to the reporters every step)
 
 
 class TrainingOutOfMemory(RuntimeError):
     pass
-
-
-@dataclass
-class TrainingJob:
-    """Everything a training process needs, as JSON: it may run in this process, a subprocess or a pod."""
-
-    base_dir: str
-    train_path: str
-    validation_path: str
-    instructions: dict[str, str]
-    config: dict
-    out_dir: str
-    checkpoint_dir: str
-    tracking: TrackingTarget | None = None
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> TrainingJob:
-        data = json.loads(Path(path).read_text())
-        tracking = data.pop("tracking", None)
-        return cls(**data, tracking=TrackingTarget(**tracking) if tracking else None)
-
-
-@dataclass
-class TrainingResult:
-    adapter_dir: str
-    steps: int
-    train_loss_curve: list[tuple[int, float]] = field(default_factory=list)
-    validation_curve: list[tuple[int, float]] = field(default_factory=list)
-    validation_loss_before: float = math.nan
-    validation_loss: float = math.nan
-    best_step: int = 0
-    stopped_early: bool = False
-    resumed_from_step: int = 0
-    trained_tokens: int = 0
-    tokens_per_second: float = 0.0
-    seconds: float = 0.0
-    peak_memory_mb: float = 0.0
-    precision: str = "fp32"
-    device: str = "cpu"
-    world_size: int = 1
-    mlflow_run_id: str | None = None
-    instructions: dict[str, str] = field(default_factory=dict)
-    config: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -421,17 +372,7 @@ def save_adapter(model, tokenizer, result: TrainingResult, out_dir: Path) -> Non
     with atomic_directory(out_dir) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        (staging / TRAINING_MANIFEST).write_text(json.dumps(asdict(result), indent=2) + "\n")
-
-
-def load_training_result(adapter_dir: Path) -> TrainingResult | None:
-    manifest = adapter_dir / TRAINING_MANIFEST
-    if not manifest.exists():
-        return None
-    data = json.loads(manifest.read_text())
-    for curve in ("train_loss_curve", "validation_curve"):
-        data[curve] = [tuple(point) for point in data.get(curve, [])]
-    return TrainingResult(**data)
+        save_training_result(result, staging)
 
 
 def main(argv: list[str] | None = None) -> None:

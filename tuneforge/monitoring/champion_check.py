@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tuneforge.corpus.records import read_examples
 from tuneforge.evaluation.report import REPORT_JSON, EvaluationReport, ModelUnderTest, evaluate
+from tuneforge.evaluation.summary import Figure, ScoreTable
 from tuneforge.layout import Layout
 from tuneforge.modeling.base import MANIFEST
 from tuneforge.profiles import Profile
@@ -30,9 +31,6 @@ LABELS = ("champion", "lead")  # the recorded evaluation called the champion "ca
 
 class MonitoringError(ValueError):
     """The champion cannot be re-evaluated because an input is missing; the message says which and what to do."""
-
-
-Figure = tuple[float, float, float]  # mean, interval low, interval high
 
 
 @dataclass
@@ -91,8 +89,7 @@ def check_champion(
                       log=log)
     check = ChampionCheck(
         EVALUATED, "", version=champion.version, metric=metric, evaluated=described,
-        today={label: {name: (scores.scores[name], *scores.intervals[name]) for name in scores.scores}
-               for label, scores in report.models.items()},
+        today=ScoreTable.from_report(report).figures,
         recorded=recorded, test_rows=report.test_rows, test_rows_available=report.test_rows_available,
         same_rows=_same_rows(champion, report),
         safety_flag_rate=report.models["champion"].safety["rate"],
@@ -102,18 +99,10 @@ def check_champion(
 
 
 def recorded_figures(run_metrics: dict[str, float]) -> dict[str, dict[str, Figure]]:
-    """Figures logged at promotion (``candidate_rougeL``, ``..._low``, ``..._high``), keyed as today's are."""
-    recorded: dict[str, dict[str, Figure]] = {}
-    for label, logged_as in (("champion", "candidate"), ("lead", "lead")):
-        for name, value in run_metrics.items():
-            prefix = f"{logged_as}_"
-            if not name.startswith(prefix) or name.endswith(("_low", "_high")):
-                continue
-            metric = name.removeprefix(prefix)
-            low, high = run_metrics.get(f"{name}_low"), run_metrics.get(f"{name}_high")
-            if low is not None and high is not None:
-                recorded.setdefault(label, {})[metric] = (value, low, high)
-    return recorded
+    """Figures logged at promotion, keyed as today's are (the champion was the "candidate" then)."""
+    logged = ScoreTable.parse(run_metrics).figures
+    return {label: logged[logged_as] for label, logged_as in (("champion", "candidate"), ("lead", "lead"))
+            if logged_as in logged}
 
 
 def champion_weights(registry: ChampionRegistry, champion: RegisteredModel) -> tuple[Path, Path | None, str] | str:
@@ -125,7 +114,7 @@ def champion_weights(registry: ChampionRegistry, champion: RegisteredModel) -> t
         return (f"its merged export {champion.export_dir or '(not recorded)'} is missing, and no base model snapshot "
                 f"under {registry.layout.base_models} has its base checksum "
                 f"{champion.tags.get('base_sha256') or '(not recorded)'}; re-materialize base_model and merged_export")
-    adapter = registry.local_adapter(champion, registry.layout.adapters / "from-registry" / champion.version)
+    adapter = registry.local_adapter(champion)
     if adapter is None:
         return (f"its merged export {champion.export_dir or '(not recorded)'} is missing, and its adapter is neither "
                 f"at {champion.adapter_dir or '(not recorded)'} nor downloadable from MLflow run {champion.run_id}")
