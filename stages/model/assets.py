@@ -4,10 +4,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.corpora import curated_dataset
-from assets.launchpad import overrides_config
 from resources import Compute, ModelRegistry, Workspace
 from resources.compute import GPU_POOL
+from stages.data.assets import curated_dataset
+from stages.model.launchpad import overrides_config
 from tuneforge.corpus.records import read_examples
 from tuneforge.experiments import config_hash, load_experiments
 from tuneforge.fingerprint import fingerprint

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.automation import FOLLOW_PASSING_INPUTS, MODEL_FRESHNESS
-from assets.model import experiments
 from resources import ModelRegistry, Workspace
+from stages.automation import FOLLOW_PASSING_INPUTS, MODEL_FRESHNESS
+from stages.data.assets import curated_dataset
+from stages.model.assets import experiments
 from tuneforge.atomic import write_text_atomically
 from tuneforge.corpus.curate import MANIFEST_FILE
 from tuneforge.corpus.records import read_examples
@@ -145,7 +146,7 @@ def promoted_model(
 def _lineage(context, profile, base_model: dict, adapter: dict, evaluation_report: dict, layout) -> ModelLineage:
     manifest_path = layout.curated / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    curated = context.instance.get_latest_materialization_event(dg.AssetKey("curated_dataset"))
+    curated = context.instance.get_latest_materialization_event(curated_dataset.key)
     dataset_version = curated.asset_materialization.tags.get("dagster/data_version") if curated else None
     training = load_training_result(Path(adapter["path"]))
     report = EvaluationReport.load(Path(evaluation_report["path"]))

@@ -1,15 +1,60 @@
 """Retrain when a new curated dataset brings enough new training rows: a new version with a handful of extra rows is
-not worth a training run (the weekly schedule picks those up)."""
+not worth a training run (the weekly schedule picks those up). And retrain every week: ``build_weekly_retrain``, which
+``stages.definitions`` builds in the project's time zone.
+
+Both start RUNNING and retrain ``RETRAIN_EXPERIMENT``; while its partition of ``experiments`` is not registered, a tick
+is skipped with a message saying so (a run request for an unknown partition would fail the tick).
+"""
+
+from datetime import datetime
 
 import dagster as dg
 
-from assets.corpora import CURATED_SUITE, curated_dataset
-from assets.model import lora_adapter
-from pipelines.schedules import RETRAIN_EXPERIMENT, TRIGGER_TAG, experiment_missing
 from resources import Workspace
+from stages.data.assets import CURATED_SUITE, curated_dataset
+from stages.model.assets import experiments, lora_adapter
+from stages.model.jobs import model_lifecycle_job, train_experiment_job
+from stages.names import NEW_TRAINING_ROWS_TAG, SCHEDULED_FOR_TAG, TRIGGER_TAG
+from tuneforge.experiments import DEFAULT_EXPERIMENT
 
-TRAIN_JOB = "train_experiment"
+RETRAIN_EXPERIMENT = DEFAULT_EXPERIMENT
+WEEKLY_RETRAIN_CRON = "0 3 * * 0"  # Sundays at 03:00
 RECENT_CHECKS = 20
+
+
+def experiment_missing(instance: dg.DagsterInstance, experiment: str) -> dg.SkipReason | None:
+    if instance.has_dynamic_partition(experiments.name, experiment):
+        return None
+    return dg.SkipReason(
+        f"the experiment partition {experiment!r} of {experiments.name!r} is not registered, so "
+        f"{model_lifecycle_job.name} cannot run for it; register it (`tuneforge experiments sync`, or 'add partition' "
+        "in the UI) and the next tick runs"
+    )
+
+
+def build_weekly_retrain(
+    cron: str = WEEKLY_RETRAIN_CRON, timezone: str = "UTC", experiment: str = RETRAIN_EXPERIMENT
+) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        cron_schedule=cron,
+        job_name=model_lifecycle_job.name,
+        name="weekly_retrain",
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Retrain, evaluate and (if it passes the gate) promote experiment {experiment!r} every week.",
+    )
+    def weekly_retrain(context: dg.ScheduleEvaluationContext):
+        skip = experiment_missing(context.instance, experiment)
+        if skip:
+            return skip
+        scheduled: datetime = context.scheduled_execution_time
+        return dg.RunRequest(
+            run_key=f"weekly-retrain-{scheduled.isoformat()}",
+            partition_key=experiment,
+            tags={TRIGGER_TAG: "weekly_retrain", SCHEDULED_FOR_TAG: scheduled.isoformat()},
+        )
+
+    return weekly_retrain
 
 
 def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None):
@@ -32,7 +77,7 @@ def _int(record, name: str) -> int | None:
 
 
 @dg.sensor(
-    job_name=TRAIN_JOB,
+    job_name=train_experiment_job.name,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=f"Train experiment {RETRAIN_EXPERIMENT!r} on a new curated dataset that passed its checks and has "
@@ -63,5 +108,5 @@ def new_data_retrain_sensor(context: dg.SensorEvaluationContext, workspace: Work
     return dg.RunRequest(
         run_key=f"new-data-{dataset.storage_id}",
         partition_key=RETRAIN_EXPERIMENT,
-        tags={TRIGGER_TAG: "new_data", "tuneforge/new_training_rows": str(rows_now - rows_trained)},
+        tags={TRIGGER_TAG: "new_data", NEW_TRAINING_ROWS_TAG: str(rows_now - rows_trained)},
     )

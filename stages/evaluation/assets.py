@@ -5,10 +5,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.automation import FOLLOW_PASSING_INPUTS
-from assets.model import experiments
 from resources import ModelRegistry, Workspace
 from resources.compute import GPU_POOL
+from stages.automation import FOLLOW_PASSING_INPUTS
+from stages.model.assets import experiments
 from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import read_examples
 from tuneforge.evaluation.render import render_html, render_markdown

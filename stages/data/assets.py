@@ -9,9 +9,9 @@ import warnings
 
 import dagster as dg
 
-from assets.automation import CURATED_FRESHNESS, FOLLOW_PASSING_INPUTS
 from resources import DvcRepository, Workspace
-from tuneforge.corpus import stages
+from stages.automation import CURATED_FRESHNESS, FOLLOW_PASSING_INPUTS
+from tuneforge.corpus import stages as corpus_stages
 from tuneforge.corpus.funnel import Funnel
 from tuneforge.hashing import file_digest
 from tuneforge.validation import ValidationOutcome, validate_cleaned, validate_curated
@@ -37,7 +37,7 @@ def raw_corpus(context: dg.AssetExecutionContext, workspace: Workspace, dvc: Dvc
     read or mapped is quarantined with its file, line and reason."""
     layout = workspace.layout
     dvc.ensure_initialized()
-    report = stages.ingest(layout, context.partition_key, workspace.load_profile())
+    report = corpus_stages.ingest(layout, context.partition_key, workspace.load_profile())
     raw_hash = dvc.add(layout.raw / context.partition_key)
     dvc.commit("ingest")
     rows_path, quarantine_path = report.outputs[:2]
@@ -74,7 +74,7 @@ def cleaned_corpus(
     """Unicode repair, markup stripping, normalization, pair checks, language ID, Gopher quality rules, PII
     redaction, exact and near-duplicate removal; the funnel shows what each step removed or changed."""
     profile = workspace.load_profile()
-    report = stages.clean(workspace.layout, context.partition_key, profile, log=context.log.info)
+    report = corpus_stages.clean(workspace.layout, context.partition_key, profile, log=context.log.info)
     dvc.commit("clean")
     kept_path, rejected_path = report.outputs[:2]
     figures = report.figures
@@ -116,13 +116,13 @@ def curated_dataset(
     and decontaminated against the test split; versioned with DVC."""
     partitions = sorted(context.instance.get_dynamic_partitions(sources.name))
     if not partitions:
-        raise stages.SourceError(
+        raise corpus_stages.SourceError(
             "No sources are registered: place files under data/raw/<source>/ and materialize raw_corpus and "
             "cleaned_corpus for each source (`make demo` does this for the embedded corpus)."
         )
     profile = workspace.load_profile()
     layout = workspace.layout
-    report = stages.curate(layout, partitions, profile)
+    report = corpus_stages.curate(layout, partitions, profile)
     outcome = validate_curated(layout.curated, profile)
     hashes = dvc.commit("curate")
     dvc.push()
