@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# parser (`--select`, the UI) was generated with antlr 4.13 and cannot be loaded by the 4.9 runtime, so 4.13.2 goes
 	# over it (hydra's parser is then the one that cannot load: pyproject.toml's pytest addopts disable its plugin).
 	$(BIN)/pip install -q --no-deps antlr4-python3-runtime==4.13.2 2>&1 | $(QUIET_PIP)
-	$(BIN)/python -c "import dagster, dvc, mlflow, peft, transformers, rouge_score, tuneforge, assets, resources"
+	$(BIN)/python -c "import dagster, dvc, mlflow, peft, transformers, rouge_score, tuneforge, stages, resources, pipelines"
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml

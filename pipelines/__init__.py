@@ -1,1 +1,1 @@
-"""Dagster definitions, jobs and the demo driver."""
+"""The ``tuneforge`` command line (``cli.main``) and the demo driver; the Dagster code location is ``stages``."""

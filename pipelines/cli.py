@@ -26,10 +26,11 @@ from pipelines.instance import CliError, open_instance
 from pipelines.model_commands import add_model_commands
 from resources.dvc import DvcError, DvcRepository
 from resources.workspace import resolve_root
+from stages.data.assets import cleaned_corpus, curated_dataset, raw_corpus
 from tuneforge.registry import RegistryError
 
-DATA_ASSETS = ("curated_dataset", "cleaned_corpus", "raw_corpus")
-PARTITIONED = ("cleaned_corpus", "raw_corpus")
+DATA_ASSETS = tuple(asset.key.to_user_string() for asset in (curated_dataset, cleaned_corpus, raw_corpus))
+PARTITIONED = tuple(asset.key.to_user_string() for asset in (cleaned_corpus, raw_corpus))
 MIN_PREFIX = 6
 PAGE = 100
 
@@ -189,7 +190,7 @@ def restore_command(args: argparse.Namespace) -> int:
 
 
 def _asset_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--asset", choices=DATA_ASSETS, default="curated_dataset", help="default: curated_dataset")
+    parser.add_argument("--asset", choices=DATA_ASSETS, default=DATA_ASSETS[0], help=f"default: {DATA_ASSETS[0]}")
     parser.add_argument("--partition", help="source partition of raw_corpus / cleaned_corpus (default: all)")
 
 

@@ -14,11 +14,15 @@ import sys
 
 import dagster as dg
 
-from assets.evaluation import PROMOTION_GATE
-from pipelines.definitions import defs
 from pipelines.experiment_commands import sync_experiments
 from resources.registry import ModelRegistry
 from resources.workspace import resolve_root
+from stages.data.assets import cleaned_corpus, curated_dataset, sources
+from stages.data.jobs import ingest_source_job
+from stages.definitions import defs
+from stages.evaluation.assets import PROMOTION_GATE, evaluation_report
+from stages.evaluation.promotion import promoted_model
+from stages.model.jobs import model_lifecycle_job
 from tuneforge.corpus.aclsum import place_aclsum
 from tuneforge.corpus.ingest import require_sources
 from tuneforge.experiments import DEFAULT_EXPERIMENT
@@ -30,10 +34,10 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 def register_sources(instance: dg.DagsterInstance, layout: Layout) -> list[str]:
     found = require_sources(layout.raw)
-    known = set(instance.get_dynamic_partitions("sources"))
+    known = set(instance.get_dynamic_partitions(sources.name))
     new = [source for source in found if source not in known]
     if new:
-        instance.add_dynamic_partitions("sources", new)
+        instance.add_dynamic_partitions(sources.name, new)
     return found
 
 
@@ -42,22 +46,22 @@ def run_all(instance: dg.DagsterInstance, layout: Layout, seed_embedded: bool = 
         place_aclsum(layout.raw, limit=load_project(layout.root).profile.embedded_rows_per_source)
     for source in register_sources(instance, layout):
         print(f"== ingesting source {source}", flush=True)
-        result = defs.resolve_job_def("ingest_source").execute_in_process(
+        result = defs.resolve_job_def(ingest_source_job.name).execute_in_process(
             instance=instance, partition_key=source, run_config=QUIET
         )
         if not result.success:
             raise SystemExit(f"ingestion of {source} failed; see the run in the Dagster UI")
     sync_experiments(instance, layout)
     print(f"== curating, then training, evaluating and promoting experiment {DEFAULT_EXPERIMENT!r}", flush=True)
-    result = defs.resolve_job_def("model_lifecycle").execute_in_process(
+    result = defs.resolve_job_def(model_lifecycle_job.name).execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False, partition_key=DEFAULT_EXPERIMENT
     )
     if result.success:
-        return result.output_for_node("promoted_model")
+        return result.output_for_node(promoted_model.op.name)
     blocked = [check for check in result.get_asset_check_evaluations() if not check.passed]
     if not blocked:
-        raise SystemExit("model_lifecycle failed; see the run in the Dagster UI")
-    return refused_summary(result.output_for_node("evaluation_report"), blocked)
+        raise SystemExit(f"{model_lifecycle_job.name} failed; see the run in the Dagster UI")
+    return refused_summary(result.output_for_node(evaluation_report.op.name), blocked)
 
 
 def refused_summary(report: dict, blocked: list[dg.AssetCheckEvaluation]) -> dict:
@@ -79,13 +83,12 @@ def refused_summary(report: dict, blocked: list[dg.AssetCheckEvaluation]) -> dic
 def print_data_summary(instance: dg.DagsterInstance) -> None:
     print("\nData (funnel and Great Expectations results in the UI, under each asset's metadata and checks):")
     for asset, partitions in (
-        ("cleaned_corpus", sorted(instance.get_dynamic_partitions("sources"))),
-        ("curated_dataset", [None]),
+        (cleaned_corpus, sorted(instance.get_dynamic_partitions(sources.name))),
+        (curated_dataset, [None]),
     ):
+        name = asset.key.to_user_string()
         for partition in partitions:
-            selection = dg.AssetRecordsFilter(
-                asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
-            )
+            selection = dg.AssetRecordsFilter(asset_key=asset.key, asset_partitions=[partition] if partition else None)
             records = instance.fetch_materializations(selection, limit=1).records
             event = records[0].event_log_entry if records else None
             if event is None or event.asset_materialization is None:
@@ -94,15 +97,15 @@ def print_data_summary(instance: dg.DagsterInstance) -> None:
             rows = (
                 f"{metadata['records_read']} read, {metadata['quarantined']} quarantined, "
                 f"{metadata['rows_removed']} removed, {metadata['rows_out']} kept"
-                if asset == "cleaned_corpus"
+                if asset is cleaned_corpus
                 else ", ".join(f"{split} {metadata[f'{split}_rows']}" for split in ("train", "validation", "test"))
             )
             check = _check_verdict(instance, asset, partition)
-            print(f"  {asset}{f'[{partition}]' if partition else ''}: {rows}; {check}; dvc {metadata['dvc_md5']}")
+            print(f"  {name}{f'[{partition}]' if partition else ''}: {rows}; {check}; dvc {metadata['dvc_md5']}")
 
 
-def _check_verdict(instance: dg.DagsterInstance, asset: str, partition: str | None) -> str:
-    for spec in defs.resolve_assets_def(dg.AssetKey(asset)).check_specs:
+def _check_verdict(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, partition: str | None) -> str:
+    for spec in asset.check_specs:
         for record in instance.event_log_storage.get_asset_check_execution_history(spec.key, limit=20):
             if record.partition == partition:
                 return f"check {spec.name} {record.status.value.lower()}"

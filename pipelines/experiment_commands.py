@@ -16,13 +16,14 @@ import dagster as dg
 
 from pipelines.instance import CliError, open_instance
 from resources.workspace import resolve_root
+from stages.model.assets import experiments as experiment_partitions
+from stages.model.assets import lora_adapter
+from stages.model.jobs import train_experiment_job
 from tuneforge.experiments import ExperimentsError, config_hash, load_experiments, validate_experiments
 from tuneforge.layout import Layout
 from tuneforge.modeling.preflight import TrainingConfigError
 from tuneforge.project import load_project
 
-PARTITIONS = "experiments"
-SWEEP_JOB = "train_experiment"
 WORKSPACE_FILE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 
 
@@ -33,21 +34,21 @@ def sync_experiments(instance: dg.DagsterInstance, layout: Layout) -> list[str]:
         validate_experiments(experiments, load_project(layout.root).profile.training)
     except (ExperimentsError, TrainingConfigError) as error:
         raise CliError(str(error)) from None
-    known = set(instance.get_dynamic_partitions(PARTITIONS))
+    known = set(instance.get_dynamic_partitions(experiment_partitions.name))
     added = [name for name in experiments if name not in known]
     if added:
-        instance.add_dynamic_partitions(PARTITIONS, added)
+        instance.add_dynamic_partitions(experiment_partitions.name, added)
     return added
 
 
 def experiment_table(instance: dg.DagsterInstance, layout: Layout) -> list[dict]:
     """Each experiment with its config hash and its latest adapter's validation loss, best first."""
     profile = load_project(layout.root).profile
-    registered = set(instance.get_dynamic_partitions(PARTITIONS))
+    registered = set(instance.get_dynamic_partitions(experiment_partitions.name))
     rows = []
     for name, experiment in load_experiments(layout.experiments_file).items():
         latest = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("lora_adapter"), asset_partitions=[name]), limit=1
+            dg.AssetRecordsFilter(asset_key=lora_adapter.key, asset_partitions=[name]), limit=1
         ).records
         metadata = latest[0].asset_materialization.metadata if latest else {}
         loss = metadata.get("validation_loss")
@@ -92,13 +93,13 @@ def _sweep(args: argparse.Namespace) -> int:
     unknown = [name for name in names if name not in known]
     if unknown:
         raise CliError(f"unknown experiment(s) {', '.join(unknown)}; {layout.experiments_file} has {', '.join(known)}")
-    command = [_dagster(), "job", "backfill", "-w", str(WORKSPACE_FILE), "-j", SWEEP_JOB,
+    command = [_dagster(), "job", "backfill", "-w", str(WORKSPACE_FILE), "-j", train_experiment_job.name,
                "--partitions", ",".join(names), "--noprompt"]
     print("$ " + " ".join(command), flush=True)
     done = subprocess.run(command, cwd=layout.root)
     if done.returncode == 0:
-        print(f"queued {len(names)} run(s) of {SWEEP_JOB}; the Dagster daemon (`make ui`) executes them. Compare "
-              "the adapters with `tuneforge experiments`.")
+        print(f"queued {len(names)} run(s) of {train_experiment_job.name}; the Dagster daemon (`make ui`) executes "
+              "them. Compare the adapters with `tuneforge experiments`.")
     return done.returncode
 
 

@@ -11,15 +11,22 @@ import warnings
 import dagster as dg
 import pytest
 
-from assets import ALL_ASSETS
-from assets.automation import EVERY_DEP_PARTITION_PASSED, FOLLOW_PASSING_INPUTS
-from assets.corpora import CLEANED_SUITE, CURATED_SUITE
-from assets.evaluation import PROMOTION_GATE
-from assets.promotion import EXPORT_PARITY
-from pipelines.definitions import defs as real_defs
-from pipelines.retrain_sensor import TRAIN_JOB, new_data_retrain_sensor
-from pipelines.schedules import EXPERIMENTS, RETRAIN_EXPERIMENT, TRIGGER_TAG
 from resources import Workspace
+from stages import data, evaluation, model
+from stages.automation import EVERY_DEP_PARTITION_PASSED, FOLLOW_PASSING_INPUTS
+from stages.data.assets import CLEANED_SUITE, CURATED_SUITE
+from stages.definitions import defs as real_defs
+from stages.evaluation.assets import PROMOTION_GATE
+from stages.evaluation.promotion import EXPORT_PARITY
+from stages.model.assets import experiments
+from stages.model.jobs import train_experiment_job
+from stages.model.retraining import RETRAIN_EXPERIMENT, new_data_retrain_sensor
+from stages.names import TRIGGER_TAG
+
+# The life cycle's assets; the monitoring assets depend on nothing and are not automated.
+LIFECYCLE_ASSETS = [*data.defs.assets, *model.defs.assets, *evaluation.defs.assets]
+EXPERIMENTS = experiments.name
+TRAIN_JOB = train_experiment_job.name
 
 AUTOMATED = {"cleaned_corpus", "curated_dataset", "evaluation_report", "merged_export", "promoted_model"}
 BLOCKING_CHECKS = {("cleaned_corpus", CLEANED_SUITE), ("curated_dataset", CURATED_SUITE),
@@ -54,7 +61,7 @@ def stand_in(real: dg.AssetsDefinition) -> dg.AssetsDefinition:
     return _stand_in
 
 
-STAND_INS = {asset.key.to_user_string(): stand_in(asset) for asset in ALL_ASSETS}
+STAND_INS = {asset.key.to_user_string(): stand_in(asset) for asset in LIFECYCLE_ASSETS}
 
 
 def materialize(instance: dg.DagsterInstance, name: str, partition: str | None = None, *, failing: tuple = (),
@@ -113,7 +120,7 @@ def automation() -> Automation:
 
 def test_real_assets_follow_passing_inputs_and_the_automation_sensor_runs_by_default():
     graph = real_defs.resolve_asset_graph()
-    for asset in ALL_ASSETS:
+    for asset in LIFECYCLE_ASSETS:
         condition = graph.get(asset.key).automation_condition
         name = asset.key.to_user_string()
         if name in AUTOMATED:
@@ -137,7 +144,7 @@ def test_real_assets_follow_passing_inputs_and_the_automation_sensor_runs_by_def
 def test_stand_ins_have_the_real_graph_shape():
     real = real_defs.resolve_asset_graph()
     mirrored = dg.Definitions(assets=list(STAND_INS.values())).resolve_asset_graph()
-    for asset in ALL_ASSETS:
+    for asset in LIFECYCLE_ASSETS:
         real_node, stand_in_node = real.get(asset.key), mirrored.get(asset.key)
         assert stand_in_node.parent_keys == real_node.parent_keys, asset.key
         assert stand_in_node.partitions_def == real_node.partitions_def, asset.key

@@ -25,8 +25,8 @@ from daemon_support import (
     wait_for_backfill_runs,
 )
 
-from pipelines.definitions import defs
 from pipelines.demo import QUIET, register_sources
+from stages.definitions import defs
 from tuneforge.corpus.aclsum import place_aclsum
 from tuneforge.layout import Layout
 from tuneforge.profiles import load_profile

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.definitions import defs
+from stages.definitions import defs
 from tuneforge.corpus.aclsum import place_aclsum
 from tuneforge.layout import Layout
 

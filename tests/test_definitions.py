@@ -3,7 +3,54 @@
 import dagster as dg
 import pytest
 
-from pipelines.definitions import defs
+from stages.definitions import defs
+
+
+def test_the_code_location_holds_every_asset_job_schedule_and_sensor():
+    """A restructure of ``stages/`` must not drop (or add) a definition without this test changing with it."""
+    repository = defs.get_repository_def()
+    assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} == {
+        "raw_corpus", "cleaned_corpus", "curated_dataset", "base_model", "lora_adapter", "evaluation_report",
+        "merged_export", "promoted_model", "raw_data_drift", "champion_monitor",
+    }
+    assert {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys} == {
+        "cleaned_corpus:great_expectations_cleaned", "curated_dataset:great_expectations_curated",
+        "evaluation_report:promotion_gate", "merged_export:export_parity", "raw_data_drift:drift_within_threshold",
+    }
+    jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
+    assert jobs == {"ingest_source", "model_lifecycle", "train_experiment", "monitoring"}
+    assert {schedule.name: (schedule.job_name, schedule.cron_schedule) for schedule in repository.schedule_defs} == {
+        "weekly_retrain": ("model_lifecycle", "0 3 * * 0"),
+        "nightly_monitoring": ("monitoring", "0 2 * * *"),
+    }
+    assert {sensor.name for sensor in repository.sensor_defs} == {
+        "raw_data_sensor", "new_data_retrain_sensor", "drift_retrain_sensor", "run_failure_alert",
+        "default_automation_sensor",
+    }
+    assert set(defs.resources) == {"workspace", "dvc", "registry", "compute", "raw_watch", "alert_notifier"}
+    groups = {key.to_user_string(): node.group_name for key, node in
+              ((key, defs.resolve_asset_graph().get(key)) for key in defs.resolve_asset_graph().get_all_asset_keys())}
+    assert groups == {"raw_corpus": "data", "cleaned_corpus": "data", "curated_dataset": "data", "base_model": "model",
+                      "lora_adapter": "model", "evaluation_report": "evaluation", "merged_export": "promotion",
+                      "promoted_model": "promotion", "raw_data_drift": "monitoring", "champion_monitor": "monitoring"}
+    lifecycle_tags = {"tuneforge/lifecycle": "model"}
+    assert {job.name: dict(job.tags) for job in defs.resolve_all_job_defs() if not job.name.startswith("__")} == {
+        "ingest_source": {}, "model_lifecycle": lifecycle_tags, "train_experiment": lifecycle_tags, "monitoring": {}}
+
+
+def test_each_stage_assembles_its_own_definitions():
+    from stages import data, evaluation, model, monitoring
+
+    def names(stage_defs: dg.Definitions) -> set[str]:
+        return ({asset.key.to_user_string() for asset in stage_defs.assets or []}
+                | {job.name for job in stage_defs.jobs or []} | {sensor.name for sensor in stage_defs.sensors or []})
+
+    assert names(data.defs) == {"raw_corpus", "cleaned_corpus", "curated_dataset", "ingest_source", "raw_data_sensor"}
+    assert names(model.defs) == {"base_model", "lora_adapter", "model_lifecycle", "train_experiment",
+                                 "new_data_retrain_sensor"}
+    assert names(evaluation.defs) == {"evaluation_report", "merged_export", "promoted_model"}
+    assert names(monitoring.defs) == {"raw_data_drift", "champion_monitor", "monitoring", "drift_retrain_sensor",
+                                      "run_failure_alert"}
 
 
 def test_asset_graph_has_the_documented_lineage():

@@ -217,7 +217,7 @@ def test_run_config_validates_against_k8s_job_executor(run_config):
 
 
 def test_run_config_fits_the_model_lifecycle_job(run_config):
-    from pipelines.definitions import defs
+    from stages.definitions import defs
 
     job = defs.resolve_job_def("model_lifecycle").with_executor_def(k8s_job_executor)
     dg.validate_run_config(job, run_config)
@@ -232,7 +232,7 @@ def test_run_config_fits_the_model_lifecycle_job(run_config):
 
 def test_every_limited_run_tag_is_carried_by_a_job():
     """A tag limit in dagster.yaml is dead config unless some job puts the tag on its runs."""
-    from pipelines.definitions import defs
+    from stages.definitions import defs
 
     limits = load_yaml(REPO / "dagster.yaml")["concurrency"]["runs"]["tag_concurrency_limits"]
     job_tags = {job.name: job.run_tags for job in defs.resolve_all_job_defs()}

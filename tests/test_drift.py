@@ -187,7 +187,7 @@ def check_evaluation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluati
 
 
 def test_raw_data_drift_asset_and_its_warning_check(workspace):
-    from assets.monitoring import DRIFT_CHECK, raw_data_drift
+    from stages.monitoring.assets import DRIFT_CHECK, raw_data_drift
 
     write_training(workspace, {"papers": documents(seed=1, count=200)})
     write_raw(workspace, "papers", documents(seed=2, count=150))
@@ -241,7 +241,7 @@ def promote_untrained_champion(root: Path) -> None:
 
 
 def champion_monitor_metadata() -> dict:
-    from assets.monitoring import champion_monitor
+    from stages.monitoring.assets import champion_monitor
 
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize([champion_monitor], resources=monitoring_resources(), instance=instance)

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
 import os
 import shutil
 from pathlib import Path
 
+import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 
 from tuneforge.corpus import readers
 from tuneforge.corpus.ingest import (
@@ -429,7 +433,10 @@ def test_binary_and_unsupported_files_are_quarantined_unread(tmp_path):
 def test_duplicate_ids_are_quarantined_naming_the_first_occurrence(tmp_path):
     source = raw_source(tmp_path)
     write_lines(source / "a.jsonl", good(2))
-    write_lines(source / "b.jsonl", [good(1)[0], {"document": DOC, "summary": "s"}, {"document": DOC, "summary": "s"}])
+    # Same ids, different content (a repeat with the same content too is a duplicate_record note, tested below).
+    write_lines(source / "b.jsonl", [dict(good(1)[0], summary="another summary"),
+                                     {"document": DOC, "summary": "s", "group": "g1"},
+                                     {"document": DOC, "summary": "s", "group": "g2"}])
     _, rows, quarantine = ingest(source)
     assert len(rows) == 3
     assert [(q["file"], q["line"], q["reason"]) for q in quarantine] == [
@@ -551,7 +558,7 @@ def test_hidden_files_and_documentation_are_skipped_and_reported(tmp_path):
 
 @pytest.mark.parametrize(("config", "match"), [
     ("fields:\n  abstract: text\n", r"unknown key 'fields\.abstract' \(allowed: id, group, document, summary\)"),
-    ("field:\n  document: text\n", r"unknown key 'field' \(allowed: fields, format, text\)"),
+    ("field:\n  document: text\n", r"unknown key 'field' \(allowed: fields, format, text, csv, xlsx\)"),
     ("format: xml\n", r"key 'format': Input should be 'jsonl', 'json', 'csv', 'parquet' or 'text'"),
     ("fields:\n  document: 3\n", r"key 'fields\.document': Input should be a valid string"),
     ("fields: [document]\n", r"key 'fields'"),
@@ -584,3 +591,249 @@ def test_real_scitldr_copy_with_its_readme_license_and_checksums(tmp_path):
         (source / "dev.jsonl").write_text("".join(next(handle) for _ in range(5)), encoding="utf-8")
     report, rows, quarantine = ingest(source, max_bad_share=0.0)
     assert report.rows == 5 and sorted(report.skipped) == ["LICENSE", "README.md", "SHA256SUMS"]
+
+
+# --- compressed files ------------------------------------------------------------------------------------------
+
+COMPRESSORS = {".gz": gzip.compress, ".bz2": bz2.compress,
+               ".zst": lambda data: zstandard.ZstdCompressor(write_checksum=True).compress(data)}
+
+
+def jsonl_bytes(lines: list) -> bytes:
+    return "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines).encode()
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESSORS))
+def test_compressed_jsonl_json_and_csv_are_read_with_line_numbers(tmp_path, suffix):
+    compress = COMPRESSORS[suffix]
+    source = raw_source(tmp_path)
+    (source / f"part-0.jsonl{suffix}").write_bytes(compress(jsonl_bytes([*good(3), "{not json", *good(2, "q")])))
+    (source / f"b.ndjson{suffix}").write_bytes(compress(jsonl_bytes(good(1, "n"))))
+    (source / f"c.json{suffix}").write_bytes(compress(json.dumps(good(2, "j")).encode()))
+    (source / f"d.csv{suffix}").write_bytes(compress(b"id,document,summary\nc0,doc,sum\nc1,too,many,fields\n"))
+    report, rows, quarantine = ingest(source)
+    assert [r["id"] for r in rows] == ["s/n0", "s/j0", "s/j1", "s/c0", "s/p0", "s/p1", "s/p2", "s/q0", "s/q1"]
+    assert [(q["file"], q["line"], q["reason"]) for q in quarantine] == [
+        (f"d.csv{suffix}", 3, "malformed_row"), (f"part-0.jsonl{suffix}", 4, "invalid_json")]
+    assert quarantine[1]["record"] == "{not json"
+    assert report.detected == {f"d.csv{suffix}": {"delimiter": ",", "encoding": "utf-8"}}
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESSORS))
+@pytest.mark.parametrize("damage", ["truncated", "not compressed", "garbage"])
+def test_corrupt_compressed_stream_is_one_entry_naming_the_file(tmp_path, suffix, damage):
+    source = raw_source(tmp_path)
+    write_lines(source / "a.jsonl", good(3))
+    data = COMPRESSORS[suffix](jsonl_bytes(good(2000, "z")))
+    broken = {"truncated": data[: len(data) // 2], "not compressed": jsonl_bytes(good(2, "z")),
+              "garbage": data[:4] + bytes(range(256)) * 8}[damage]
+    (source / f"b.jsonl{suffix}").write_bytes(broken)
+    report, rows, quarantine = ingest(source)
+    assert rows[:3] == [row for row in rows if row["id"].startswith("s/p")]
+    [entry] = [q for q in quarantine if q["line"] is None]
+    assert (entry["file"], entry["reason"]) == (f"b.jsonl{suffix}", "unreadable_file")
+    assert entry["detail"].startswith(f"b.jsonl{suffix} could not be read")
+    assert "stream (corrupt or truncated)" in entry["detail"]
+    assert quarantine[-1] == entry  # nothing after it was read
+
+
+def test_zstd_file_of_several_frames_is_read_whole(tmp_path):
+    source = raw_source(tmp_path)
+    compressor = zstandard.ZstdCompressor()
+    frames = compressor.compress(jsonl_bytes(good(2))) + compressor.compress(jsonl_bytes(good(2, "q")))
+    (source / "a.jsonl.zst").write_bytes(frames)
+    _, rows, quarantine = ingest(source)
+    assert quarantine == [] and [r["id"] for r in rows] == ["s/p0", "s/p1", "s/q0", "s/q1"]
+
+
+def test_compressed_files_of_other_kinds_are_refused_clearly(tmp_path):
+    source = raw_source(tmp_path)
+    write_lines(source / "a.jsonl", good(2))
+    (source / "b.parquet.gz").write_bytes(gzip.compress(b"x"))
+    (source / "c.gz").write_bytes(gzip.compress(b"x"))
+    _, _, quarantine = ingest(source)
+    assert [(q["file"], q["reason"]) for q in quarantine] == [("b.parquet.gz", "unsupported_file"),
+                                                             ("c.gz", "unsupported_file")]
+    assert "compressed parquet files are not read; decompress it" in quarantine[0]["detail"]
+    assert "files '.gz' are not read" in quarantine[1]["detail"] and "part-0.jsonl.gz" in quarantine[1]["detail"]
+
+
+def test_list_sources_finds_compressed_files_and_workbooks(tmp_path):
+    raw = tmp_path / "data" / "raw"
+    for name, file in [("z", "a.jsonl.zst"), ("x", "a.xlsx"), ("bare", "a.gz")]:
+        (raw / name).mkdir(parents=True)
+        (raw / name / file).write_bytes(b"x")
+    assert list_sources(raw) == ["x", "z"]
+
+
+# --- spreadsheets ----------------------------------------------------------------------------------------------
+
+
+def write_workbook(path: Path, sheets: dict[str, list[list]]) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for title, rows in sheets.items():
+        sheet = workbook.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    workbook.save(path)
+
+
+def test_xlsx_reads_the_first_sheet_one_record_per_row(tmp_path):
+    source = raw_source(tmp_path, "x", "fields:\n  document: abstract\n  summary: tldr\n")
+    write_workbook(source / "book.xlsx", {
+        "Papers": [["id", "abstract", "tldr"], [1, DOC, SUMMARY], [], ["b", "Second document.", "Second summary."]],
+        "Other": [["id", "abstract", "tldr"], ["other", DOC, SUMMARY]],
+    })
+    report, rows, quarantine = ingest(source, max_bad_share=0.0)
+    assert quarantine == []
+    assert [(r["id"], r["document"], r["summary"]) for r in rows] == [
+        ("x/1", DOC, SUMMARY), ("x/b", "Second document.", "Second summary.")]
+    assert report.files == ["book.xlsx"] and report.detected == {"book.xlsx": {"sheet": "Papers"}}
+    assert report.as_dict()["detected"] == {"book.xlsx": {"sheet": "Papers"}}
+
+
+def test_xlsx_bad_rows_are_quarantined_with_their_row_numbers(tmp_path):
+    source = raw_source(tmp_path)
+    write_workbook(source / "book.xlsx", {"Sheet": [
+        [None], ["id", "document", "summary"], ["a", DOC, SUMMARY], ["b", DOC, None], ["c", DOC, 42],
+        ["d", DOC, SUMMARY, "beyond the header"], ["e", DOC, SUMMARY]]})
+    report, rows, quarantine = ingest(source)
+    assert [r["id"] for r in rows] == ["s/a", "s/e"]
+    assert [(q["file"], q["line"], q["reason"], q["detail"]) for q in quarantine] == [
+        ("book.xlsx", 4, "missing_field", "row 4: field 'summary' (mapped to 'summary') is null"),
+        ("book.xlsx", 5, "wrong_type",
+         "row 5: field 'summary' (mapped to 'summary') must be a string or a list of strings, got int"),
+        ("book.xlsx", 6, "malformed_row", "row 6: it has values in 4 columns but the header names 3"),
+    ]
+    assert '"b"' in quarantine[0]["record"] and "beyond the header" in quarantine[2]["record"]
+
+
+def test_xlsx_sheet_is_chosen_in_source_yaml(tmp_path):
+    source = raw_source(tmp_path, "s", "xlsx:\n  sheet: Second\n")
+    sheets = {"First": [["id", "document", "summary"], ["first", DOC, SUMMARY]],
+              "Second": [["id", "document", "summary"], ["second", DOC, SUMMARY]]}
+    write_workbook(source / "book.xlsx", sheets)
+    report, rows, _ = ingest(source)
+    assert [r["id"] for r in rows] == ["s/second"] and report.detected == {}
+
+
+def test_missing_sheet_and_broken_workbook_are_one_entry_each(tmp_path):
+    source = raw_source(tmp_path, "s", "xlsx:\n  sheet: Data\n")
+    write_lines(source / "a.jsonl", good(2))
+    write_workbook(source / "book.xlsx", {"First": [["id", "document", "summary"]], "Second": [["x"]]})
+    (source / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    _, rows, quarantine = ingest(source)
+    assert len(rows) == 2
+    assert [(q["file"], q["line"], q["reason"]) for q in quarantine] == [
+        ("book.xlsx", None, "unreadable_file"), ("broken.xlsx", None, "unreadable_file")]
+    assert "no sheet 'Data' (its sheets: 'First', 'Second'); set xlsx.sheet" in quarantine[0]["detail"]
+    assert "not a readable .xlsx workbook" in quarantine[1]["detail"]
+
+
+# --- CSV delimiter and encoding --------------------------------------------------------------------------------
+
+LATIN1_CSV = ("id;document;summary\n"
+              "1;Caf\xe9 cr\xe8me, a document;r\xe9sum\xe9\n"
+              '2;"quoted; with the delimiter";plain\n').encode("latin-1")
+
+
+def test_csv_delimiter_and_encoding_from_source_yaml(tmp_path):
+    source = raw_source(tmp_path, "s", 'csv:\n  delimiter: ";"\n  encoding: latin-1\n')
+    (source / "a.csv").write_bytes(LATIN1_CSV)
+    report, rows, quarantine = ingest(source, max_bad_share=0.0)
+    assert [(r["id"], r["document"], r["summary"]) for r in rows] == [
+        ("s/1", "Caf\xe9 cr\xe8me, a document", "r\xe9sum\xe9"), ("s/2", "quoted; with the delimiter", "plain")]
+    assert report.detected == {} and "detected" not in report.as_dict()
+
+
+def test_csv_delimiter_and_encoding_are_detected_and_reported(tmp_path):
+    source = raw_source(tmp_path)
+    (source / "a.csv").write_bytes(LATIN1_CSV)
+    late = "".join(f"p{i}\t{DOC}\tplain summary\n" for i in range(300)) + "euro\tPrice in \u20ac\tcost\n"
+    (source / "tabs.csv").write_bytes(("id\tdocument\tsummary\n" + late).encode("cp1252"))
+    (source / "c.csv").write_text("id,document,summary\nu,na\u00efve caf\u00e9,ok\n", encoding="utf-8")
+    report, rows, quarantine = ingest(source, max_bad_share=0.0)
+    assert quarantine == []
+    documents = {r["id"]: r["document"] for r in rows}
+    assert documents["s/1"] == "Caf\xe9 cr\xe8me, a document" and documents["s/2"] == "quoted; with the delimiter"
+    assert documents["s/euro"] == "Price in \u20ac" and documents["s/u"] == "na\u00efve caf\u00e9"
+    assert report.detected == {"a.csv": {"delimiter": ";", "encoding": "cp1252"},
+                               "tabs.csv": {"delimiter": "\t", "encoding": "cp1252"},
+                               "c.csv": {"delimiter": ",", "encoding": "utf-8"}}
+    assert report.as_dict()["detected"] == report.detected
+
+
+def test_csv_in_utf8_with_a_bad_byte_after_real_utf8_keeps_utf8(tmp_path):
+    source = raw_source(tmp_path)
+    (source / "a.csv").write_bytes("id,document,summary\n1,caf\u00e9,s\n".encode() + b"2,caf\xe9,s\n3,d,s\n")
+    report, rows, quarantine = ingest(source)
+    assert [r["document"] for r in rows] == ["caf\u00e9", "d"]
+    assert [(q["line"], q["reason"]) for q in quarantine] == [(3, "invalid_utf8")]
+    assert "csv: {encoding: cp1252}" in quarantine[0]["detail"]
+    assert report.detected == {"a.csv": {"delimiter": ",", "encoding": "utf-8"}}
+
+
+def test_csv_tab_delimiter_may_be_written_as_a_single_quoted_escape(tmp_path):
+    source = raw_source(tmp_path, "s", "csv:\n  delimiter: '\\t'\n")
+    (source / "a.csv").write_text(f"id\tdocument\tsummary\nt1\t{DOC}, with a comma\t{SUMMARY}\n")
+    report, rows, _ = ingest(source, max_bad_share=0.0)
+    assert rows[0]["document"] == f"{DOC}, with a comma" and report.detected == {"a.csv": {"encoding": "utf-8"}}
+
+
+@pytest.mark.parametrize(("config", "match"), [
+    ("csv:\n  separator: ';'\n", r"unknown key 'csv\.separator' \(allowed: delimiter, encoding\)"),
+    ("xlsx:\n  tab: Data\n", r"unknown key 'xlsx\.tab' \(allowed: sheet\)"),
+    ("csv:\n  delimiter: ';;'\n", r"key 'csv\.delimiter'"),
+    ("csv:\n  delimiter: x\n", r"key 'csv\.delimiter'.*other than a quote"),
+    ("csv:\n  encoding: klingon\n", r"key 'csv\.encoding'.*unknown encoding 'klingon'"),
+    ("csv:\n  encoding: utf-16\n", r"key 'csv\.encoding'.*'utf-16' is not ASCII-compatible"),
+])
+def test_invalid_csv_and_xlsx_settings_name_the_file_and_key(tmp_path, config, match):
+    source = raw_source(tmp_path, "s", config)
+    write_lines(source / "a.jsonl", good(1))
+    with pytest.raises(SourceError, match=r"source\.yaml: .*" + match):
+        ingest_source(source, tmp_path / "r.jsonl", tmp_path / "q.jsonl")
+
+
+# --- notes: empty files and exact repeats ----------------------------------------------------------------------
+
+
+def test_empty_files_beside_good_data_are_noted_not_counted_as_bad(tmp_path):
+    source = raw_source(tmp_path)
+    write_lines(source / "a.jsonl", good(3))
+    (source / "empty.csv").write_bytes(b"")
+    (source / "blank.jsonl").write_text("  \n\n")
+    (source / "header.csv").write_text("id,document,summary\n")
+    (source / "nothing.jsonl.gz").write_bytes(gzip.compress(b""))
+    write_workbook(source / "header.xlsx", {"Sheet": [["id", "document", "summary"]]})
+    report, rows, quarantine = ingest(source, max_bad_share=0.0)
+    assert len(rows) == 3
+    assert [(q["file"], q["line"], q["reason"]) for q in quarantine] == [
+        ("blank.jsonl", None, "empty_file"), ("empty.csv", None, "empty_file"), ("header.csv", None, "empty_file"),
+        ("header.xlsx", None, "empty_file"), ("nothing.jsonl.gz", None, "empty_file")]
+    assert report.bad == 0 and report.bad_share == 0.0 and report.noted == {"empty_file": 5}
+    assert report.as_dict()["noted"] == {"empty_file": 5} and report.as_dict()["bad_share"] == 0.0
+
+
+def test_exact_repeat_is_a_noted_duplicate_record_and_same_id_other_content_a_clash(tmp_path):
+    source = raw_source(tmp_path)
+    write_lines(source / "a.jsonl", good(2))
+    write_lines(source / "b.jsonl", [good(1)[0], dict(good(2)[1], summary="a different summary")])
+    report, rows, quarantine = ingest(source)
+    assert [r["id"] for r in rows] == ["s/p0", "s/p1"]
+    assert [(q["file"], q["line"], q["reason"]) for q in quarantine] == [
+        ("b.jsonl", 1, "duplicate_record"), ("b.jsonl", 2, "duplicate_id")]
+    assert quarantine[0]["detail"].startswith("an exact repeat of the record at a.jsonl:1 (the same id 's/p0'")
+    assert quarantine[1]["detail"] == "id 's/p1' was already read at a.jsonl:2"
+    assert report.noted == {"duplicate_record": 1} and report.bad == 1
+    assert report.bad_share == pytest.approx(1 / 3)
+    with pytest.raises(SourceError, match=r"1 of 3 records .*first at b\.jsonl:2: id 's/p1'.*\(duplicate_id 1\)"):
+        ingest(source, max_bad_share=0.2)
+
+
+def test_exact_repeats_alone_do_not_fail_a_strict_source(tmp_path):
+    source = raw_source(tmp_path)
+    write_lines(source / "a.jsonl", [*good(3), *good(3), {"document": DOC, "summary": "s"}] * 2)
+    report, rows, quarantine = ingest(source, max_bad_share=0.0)
+    assert len(rows) == 4 and report.noted == {"duplicate_record": 10} and report.bad_share == 0.0

@@ -22,7 +22,7 @@ import yaml
 from conftest import enter_workspace, workspace_env
 from safetensors.torch import load_file, save_file
 
-import assets.promotion as promotion_assets
+import stages.evaluation.promotion as promotion_assets
 from pipelines.demo import register_sources, run_all
 from resources import DvcRepository, ModelRegistry
 from tuneforge.corpus.aclsum import place_aclsum
@@ -236,7 +236,7 @@ def test_cli_materializes_a_selection(workspace):
         register_sources(instance, layout)
     dagster = Path(sys.executable).with_name("dagster")
     done = subprocess.run(
-        [str(dagster), "asset", "materialize", "-m", "pipelines.definitions", "-d", str(REPO),
+        [str(dagster), "asset", "materialize", "-m", "stages.definitions", "-d", str(REPO),
          "--select", "key:raw_corpus or key:cleaned_corpus", "--partition", "aclsum-outcome"],
         capture_output=True, text=True, env=os.environ.copy(), timeout=300,
     )

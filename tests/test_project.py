@@ -110,13 +110,15 @@ def test_tuneforge_config_prints_each_setting_with_its_origin(root):
 
 
 def test_the_code_location_takes_its_environment_from_the_project_file(root):
-    write(root, "environment:\n  compute:\n    mode: local\n    processes: 2\n")
-    probe = ("from pipelines.definitions import defs; import json; r = defs.resources['compute']; "
-             "print(json.dumps([r.mode, r.processes, str(defs.metadata['settings'].value)]))")
+    write(root, "environment:\n  schedule_timezone: Europe/Berlin\n  compute:\n    mode: local\n    processes: 2\n")
+    probe = ("from stages.definitions import defs; import json; r = defs.resources['compute']; "
+             "zones = sorted({s.execution_timezone for s in defs.schedules}); "
+             "print(json.dumps([r.mode, r.processes, str(defs.metadata['settings'].value), zones]))")
     env = {**os.environ, "TUNEFORGE_ROOT": str(root)}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=REPO,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    mode, processes, settings = json.loads(done.stdout.strip().splitlines()[-1])
+    mode, processes, settings, zones = json.loads(done.stdout.strip().splitlines()[-1])
     assert (mode, processes) == ("local", 2)
+    assert zones == ["Europe/Berlin"], "every schedule runs in the project's time zone"
     assert "| `environment.compute.processes` | `2` | tuneforge.yaml |" in settings

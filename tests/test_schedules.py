@@ -8,22 +8,23 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.schedules import (
-    DRIFT_EVALUATION_TAG,
-    EXPERIMENTS,
-    LIFECYCLE_JOB,
-    RETRAIN_EXPERIMENT,
-    SCHEDULES,
-    SENSORS,
-    TRIGGER_TAG,
-    build_weekly_retrain,
-    drift_retrain_sensor,
-    monitoring_job,
-    nightly_monitoring,
-    weekly_retrain,
-)
 from resources import ModelRegistry, Workspace
+from stages.model.assets import experiments as real_experiments
+from stages.model.jobs import model_lifecycle_job
+from stages.model.retraining import RETRAIN_EXPERIMENT, build_weekly_retrain
+from stages.monitoring.jobs import monitoring_job
+from stages.monitoring.schedules import build_nightly_monitoring
+from stages.monitoring.sensors import drift_retrain_sensor
+from stages.names import DRIFT_EVALUATION_TAG, TRIGGER_TAG
 from tuneforge.corpus.records import Example, write_jsonl
+
+EXPERIMENTS = real_experiments.name
+LIFECYCLE_JOB = model_lifecycle_job.name
+# Built with the builders' defaults (UTC), as stages/definitions.py builds them in the project's time zone.
+weekly_retrain = build_weekly_retrain()
+nightly_monitoring = build_nightly_monitoring()
+SCHEDULES = [weekly_retrain, nightly_monitoring]
+SENSORS = [drift_retrain_sensor]
 
 experiments = dg.DynamicPartitionsDefinition(name=EXPERIMENTS)
 
@@ -34,7 +35,7 @@ def trained_stand_in() -> None:
 
 
 def definitions(schedules=SCHEDULES) -> dg.Definitions:
-    from assets.monitoring import champion_monitor, raw_data_drift
+    from stages.monitoring.assets import champion_monitor, raw_data_drift
 
     lifecycle = dg.define_asset_job(LIFECYCLE_JOB, selection=[trained_stand_in], partitions_def=experiments)
     return dg.Definitions(

@@ -8,9 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.definitions import defs
-from pipelines.sensors import AlertNotifier, RawDataWatch, raw_data_sensor, run_failure_alert
 from resources import Workspace
+from stages.data.sensors import RawDataWatch, raw_data_sensor
+from stages.definitions import defs
+from stages.monitoring.alerts import AlertNotifier, run_failure_alert
 from tuneforge.corpus.watch import WatchState, WatchStateError, diff, scan
 from tuneforge.notify import Alert, CommandNotifier, LogFileNotifier, NotifyError
 
@@ -164,7 +165,7 @@ def instance():
 
 
 def code_location(workspace: Workspace) -> dg.Definitions:
-    """The project's code location (pipelines/definitions.py) with these sensors and their resources wired in."""
+    """The project's code location (stages/definitions.py) with these sensors and their resources wired in."""
     mine = {raw_data_sensor.name, run_failure_alert.name}
     return dg.Definitions(
         assets=defs.assets, jobs=defs.jobs, schedules=defs.schedules,

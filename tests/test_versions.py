@@ -11,9 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets import cleaned_corpus, curated_dataset, raw_corpus
 from pipelines.cli import main
 from resources import DvcRepository, Workspace
+from stages.data.assets import cleaned_corpus, curated_dataset, raw_corpus
 from tuneforge.corpus.aclsum import place_aclsum
 from tuneforge.layout import Layout
 

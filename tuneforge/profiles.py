@@ -209,7 +209,10 @@ class EvaluationConfig(BaseModel):
     max_test_rows: int | None = Field(
         48, ge=1, description="Evaluate a fixed, stratified sample of the test split (None: all of it)."
     )
-    max_new_tokens: int = Field(64, ge=1)
+    max_new_tokens: int | None = Field(
+        None, ge=1, description="Most tokens generated per summary. None: learned from the training summaries (their "
+        "99th-percentile token length x 1.25 + 1, within the model's context; see tuneforge/evaluation/budget.py).",
+    )
     batch_size: int = Field(
         48, ge=1, description="Rows generated together (48 × 448 tokens of SmolLM2 peaks near 2 GB on a CPU)."
     )

@@ -11,6 +11,7 @@ from stages.automation import FOLLOW_PASSING_INPUTS
 from stages.model.assets import experiments
 from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import read_examples
+from tuneforge.evaluation.budget import resolve_generation_budget, with_budget
 from tuneforge.evaluation.render import render_html, render_markdown
 from tuneforge.evaluation.report import REPORT_HTML, REPORT_JSON, REPORT_MD, EvaluationReport, ModelUnderTest, evaluate
 from tuneforge.evaluation.rouge import metric_spec
@@ -56,8 +57,11 @@ def evaluation_report(
         champion_adapter = champions.local_adapter(champion)  # None when gone from disk and MLflow alike
         if champion_adapter is not None:
             models.append(ModelUnderTest("champion", champion_adapter, instructions))
+    budget = resolve_generation_budget(profile.evaluation, Path(base_model["path"]), layout.curated / "train.jsonl")
+    evaluation = with_budget(profile.evaluation, budget)
+    context.log.info(f"generating at most {budget.max_new_tokens} new tokens per summary ({budget.learned_from})")
     key = fingerprint(
-        base=base_model["sha256"], test=file_digest(test_path, "md5"), evaluation=profile.evaluation.model_dump(),
+        base=base_model["sha256"], test=file_digest(test_path, "md5"), evaluation=evaluation.model_dump(),
         metric=metric_spec(), models=[(m.label, str(m.adapter_dir)) for m in models],
     )
     report_dir = layout.reports / key
@@ -65,7 +69,7 @@ def evaluation_report(
         context.log.info(f"reusing evaluation {report_dir}: the same models on the same test rows")
         report = EvaluationReport.load(report_dir)
     else:
-        report = evaluate(Path(base_model["path"]), models, test_rows, profile.evaluation, log=context.log.info)
+        report = evaluate(Path(base_model["path"]), models, test_rows, evaluation, log=context.log.info)
         rows = {row.id: row for row in test_rows}
         metric, shown = profile.promotion.primary_metric, profile.evaluation.samples_shown
         with atomic_directory(report_dir) as staging:
@@ -88,7 +92,8 @@ def evaluation_report(
          "intervals": {label: m.intervals for label, m in report.models.items()},
          "candidate": lora_adapter, "base": {k: base_model[k] for k in ("path", "sha256")},
          "champion_version": champion.version if champion else None, "outcome": str(decision.outcome),
-         "promote": decision.promote, "reasons": reasons, "ids": report.ids},
+         "promote": decision.promote, "reasons": reasons, "ids": report.ids,
+         "max_new_tokens": budget.max_new_tokens},
         metadata={
             "report": dg.MetadataValue.md((report_dir / REPORT_MD).read_text()),
             "html": dg.MetadataValue.path(str(report_dir / REPORT_HTML)),
@@ -96,6 +101,8 @@ def evaluation_report(
             "sample": report.sample_note,
             **ScoreTable.from_report(report).flatten(bounds=False),
             "metric_spec": dg.MetadataValue.json(report.metric),
+            "max_new_tokens": budget.max_new_tokens,
+            "max_new_tokens_from": budget.learned_from,
         },
         data_version=dg.DataVersion(key),
     )

@@ -48,7 +48,7 @@ def merged_export(context: dg.AssetExecutionContext, workspace: Workspace, base_
 
     test_rows = {row.id: row for row in read_examples(layout.curated / "test.jsonl")}
     probes = [test_rows[row_id] for row_id in evaluation_report["ids"][: profile.promotion.parity_probes]]
-    evaluation = profile.evaluation
+    evaluation = profile.evaluation.model_copy(update={"max_new_tokens": evaluation_report["max_new_tokens"]})
     prompts = [Prompt(adapter["instructions"][row.source], row.document) for row in probes]
     parity = check_parity(
         base_dir, adapter_dir, export_dir, prompts, evaluation.max_prompt_tokens, evaluation.max_new_tokens,
@@ -172,6 +172,6 @@ def _lineage(context, profile, base_model: dict, adapter: dict, evaluation_repor
         degenerate={label: m.degenerate for label, m in report.models.items()},
         safety={label: m.safety for label, m in report.models.items()},
         decoding=report.metric.get("decoding", {}),
-        max_new_tokens=profile.evaluation.max_new_tokens,
+        max_new_tokens=report.metric.get("max_new_tokens"),
         evaluation_precision=report.metric.get("precision"),
     )

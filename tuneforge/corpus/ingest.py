@@ -2,11 +2,13 @@
 
 A source is a directory of data files, read recursively in sorted order; the format follows the extension:
 ``.jsonl`` (one JSON object per line: the streaming format, use it for big sources), ``.json`` (an array of
-objects, or one object; loaded whole), ``.csv`` (a header row, then one record per row), ``.parquet`` (read in
-batches) and ``.txt`` (one document per file, its summary in ``<stem>.summary.txt`` beside it, its id the file's
-path without the extension). Records carry the fields ``document`` and ``summary`` and optionally ``id`` and
-``group``; other names, nested fields and the format are set in a ``source.yaml`` beside the files. SciTLDR-A,
-for example, keeps each abstract as a list of sentences and several reference summaries per paper::
+objects, or one object; loaded whole), ``.csv`` (a header row, then one record per row), ``.xlsx`` (one sheet: a
+header row, then one record per row), ``.parquet`` (read in batches) and ``.txt`` (one document per file, its
+summary in ``<stem>.summary.txt`` beside it, its id the file's path without the extension). ``.jsonl``, ``.json``
+and ``.csv`` files may be compressed (``part-0.jsonl.gz``, ``.bz2``, ``.zst``) and are decompressed as they are
+read. Records carry the fields ``document`` and ``summary`` and optionally ``id`` and ``group``; other names, nested
+fields and the format are set in a ``source.yaml`` beside the files. SciTLDR-A, for example, keeps each abstract as
+a list of sentences and several reference summaries per paper::
 
     fields:            # canonical name: the name in your files (a dotted path reaches into objects: meta.title)
       document: source # a string, or a list of strings joined with spaces
@@ -16,19 +18,38 @@ for example, keeps each abstract as a list of sentences and several reference su
     format: jsonl      # optional: read every file in this format (jsonl, json, csv, parquet, text)
     text:
       summary_suffix: .summary.txt   # plain text only: where a document's summary is
+    csv:               # optional; without these each file's delimiter and encoding are detected (and reported)
+      delimiter: ";"   # one character
+      encoding: latin-1  # any ASCII-compatible codec Python knows: utf-8, cp1252, latin-1...
+    xlsx:
+      sheet: Data      # optional: the sheet to read (default: the first)
 
 Nothing is dropped silently. A record that cannot be read or mapped goes to the quarantine file, one JSON object
-per line: ``{"file", "line", "reason", "detail", "record"}`` (``line`` is null for a whole file: empty, binary,
-a symlink leading outside ``data/raw``, an unsupported type...). Hidden files and README/LICENSE-style
-documentation are skipped and listed in the report. A source whose quarantined share of records exceeds
-``max_bad_share`` fails with ``SourceError``; its quarantine file is still written so it can be inspected.
+per line: ``{"file", "line", "reason", "detail", "record"}`` (``line`` is null for a whole file: empty, binary, a
+symlink leading outside ``data/raw``, an unsupported type, a corrupt compressed stream...). Hidden files and
+README/LICENSE-style documentation are skipped and listed in the report. A source whose share of bad records
+exceeds ``max_bad_share`` fails with ``SourceError``; its quarantine file is still written so it can be inspected.
 
-Memory stays flat whatever the source size: rows are written as they are read, only the ids seen so far are kept
-(to quarantine duplicates), and both output files are written to temporary names and renamed into place.
+Two kinds of quarantine entry are notes, not bad records (``NOTED_REASONS``): they are listed under ``noted`` in
+the report and do not count toward ``max_bad_share``. ``empty_file``: a file without records (0 bytes, only
+whitespace, a CSV or sheet with only a header). ``duplicate_record``: a record repeating an earlier one exactly
+(the same id, document, summary, reference summaries and group); it is dropped and the first one kept. The same id
+with different content is an id clash, ``duplicate_id``, and a bad record. Every record read is written either as
+a row or as a quarantine entry, so the files and the counts add up; that is why the notes go to the quarantine
+file rather than to a third one.
+
+What a reader detected by itself (a CSV file's delimiter and encoding, the sheet read from a workbook) is listed per
+file under ``detected`` in the report.
+
+Memory stays flat whatever the source size: rows are written as they are read, only the ids seen so far (and a
+64-bit hash of each one's row) are kept, and both output files are written to temporary names and renamed into
+place.
 """
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import json
 import os
 import re
@@ -56,10 +77,13 @@ from tuneforge.corpus.records import Example, stable_id
 SOURCE_CONFIG = readers.CONFIG_NAME
 CANONICAL_FIELDS = ("id", "group", "document", "summary")
 REQUIRED_FIELDS = ("document", "summary")
-SUPPORTED = ".jsonl, .json, .csv, .parquet or .txt"
+SUPPORTED = ".jsonl, .json, .csv, .xlsx, .parquet or .txt"
+# Quarantine entries that are notes rather than bad records: they do not count toward max_bad_share.
+NOTED_REASONS = frozenset({"empty_file", "duplicate_record"})
 SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-__all__ = ["MAX_RECORD_BYTES", "SOURCE_CONFIG", "IngestReport", "SourceConfig", "SourceError", "check_source_name",
-           "ingest_source", "list_sources", "load_source_config", "require_sources", "to_example"]
+__all__ = ["MAX_RECORD_BYTES", "NOTED_REASONS", "SOURCE_CONFIG", "IngestReport", "SourceConfig", "SourceError",
+           "check_source_name", "ingest_source", "list_sources", "load_source_config", "read_options",
+           "require_sources", "to_example"]
 
 
 class SourceError(ValueError):
@@ -91,14 +115,63 @@ class TextSettings(BaseModel):
         return value
 
 
+class CsvSettings(BaseModel):
+    """CSV files' delimiter and encoding; one left out is detected per file, and reported."""
+
+    model_config = ConfigDict(extra="forbid")
+    delimiter: str | None = Field(None, min_length=1, max_length=1)
+    encoding: str | None = None
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _escaped_tab(cls, value: Any) -> Any:
+        return "\t" if value == "\\t" else value  # delimiter: '\t' (single-quoted YAML keeps the backslash)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _separates_fields(cls, value: str | None) -> str | None:
+        if value is not None and (value in "\"\r\n" or value.isalnum()):
+            raise ValueError("must be one character other than a quote, a line break, a letter or a digit, "
+                             "such as ';' or '\\t'")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _ascii_compatible(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            name = codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; use e.g. utf-8, cp1252 or latin-1") from None
+        sample = b"\n,;\t|\"abcXYZ019"
+        try:
+            compatible = sample.decode(name) == sample.decode("ascii")
+        except (UnicodeDecodeError, LookupError):  # LookupError: a bytes-to-bytes codec such as 'hex'
+            compatible = False
+        if not compatible:
+            raise ValueError(f"{value!r} is not ASCII-compatible (as UTF-16 and UTF-32 are not); convert the file "
+                             "to UTF-8, e.g. with iconv")
+        return name
+
+
+class XlsxSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sheet: str | None = Field(None, min_length=1)  # None: the first sheet
+
+
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     fields: FieldMapping = FieldMapping()
+    # Not xlsx: workbooks always carry their extension, and the override is for files whose extension misleads.
     format: Literal["jsonl", "json", "csv", "parquet", "text"] | None = None
     text: TextSettings = TextSettings()
+    csv: CsvSettings = CsvSettings()
+    xlsx: XlsxSettings = XlsxSettings()
 
 
-ALLOWED_KEYS = {(): ("fields", "format", "text"), ("fields",): CANONICAL_FIELDS, ("text",): ("summary_suffix",)}
+ALLOWED_KEYS = {(): ("fields", "format", "text", "csv", "xlsx"), ("fields",): CANONICAL_FIELDS,
+                ("text",): ("summary_suffix",), ("csv",): ("delimiter", "encoding"), ("xlsx",): ("sheet",)}
 
 
 def load_source_config(source_dir: Path) -> SourceConfig:
@@ -113,7 +186,7 @@ def load_source_config(source_dir: Path) -> SourceConfig:
     if config is None:
         return SourceConfig()
     if not isinstance(config, dict):
-        raise SourceError(f"{path} must be a mapping with the keys fields, format and text, not a "
+        raise SourceError(f"{path} must be a mapping with the keys {', '.join(ALLOWED_KEYS[()])}, not a "
                           f"{type(config).__name__}")
     try:
         return SourceConfig.model_validate(config)
@@ -303,7 +376,8 @@ def _optional_key(data: dict[str, Any], path: str, name: str) -> str | None:
 
 @dataclass
 class IngestReport:
-    """What ingesting one source read, kept and quarantined. Every record read is either a row or quarantined."""
+    """What ingesting one source read, kept and quarantined. Every record read is either a row or quarantined;
+    the quarantine entries with a reason in ``NOTED_REASONS`` (empty files, exact repeats) are not bad records."""
 
     source: str
     files: list[str] = field(default_factory=list)
@@ -311,20 +385,37 @@ class IngestReport:
     quarantined: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # file -> why it is not data (hidden, documentation)
+    detected: dict[str, dict[str, str]] = field(default_factory=dict)  # file -> what its reader detected
 
     @property
     def records_read(self) -> int:
         return self.rows + self.quarantined
 
     @property
+    def noted(self) -> dict[str, int]:
+        return {reason: count for reason, count in sorted(self.quarantine_reasons.items()) if reason in NOTED_REASONS}
+
+    @property
+    def bad(self) -> int:
+        return self.quarantined - sum(self.noted.values())
+
+    @property
     def bad_share(self) -> float:
-        return self.quarantined / self.records_read if self.records_read else 0.0
+        """Bad records among those that count: rows and bad records (notes are neither)."""
+        counted = self.rows + self.bad
+        return self.bad / counted if counted else 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        """The figures; ``noted`` and ``detected`` appear only when there is something in them."""
         reasons = dict(sorted(self.quarantine_reasons.items(), key=lambda item: (-item[1], item[0])))
-        return {"source": self.source, "files": list(self.files), "records_read": self.records_read,
-                "rows": self.rows, "quarantined": self.quarantined, "bad_share": round(self.bad_share, 4),
-                "quarantine_reasons": reasons, "skipped": dict(self.skipped)}
+        figures = {"source": self.source, "files": list(self.files), "records_read": self.records_read,
+                   "rows": self.rows, "quarantined": self.quarantined, "bad_share": round(self.bad_share, 4),
+                   "quarantine_reasons": reasons, "skipped": dict(self.skipped)}
+        if self.noted:
+            figures["noted"] = self.noted
+        if self.detected:
+            figures["detected"] = {file: dict(facts) for file, facts in self.detected.items()}
+        return figures
 
 
 class _Ingestion:
@@ -333,8 +424,10 @@ class _Ingestion:
     def __init__(self, source: str, mapping: FieldMapping, rows: AtomicFile, quarantine: AtomicFile) -> None:
         self.report = IngestReport(source=source)
         self.first_problem: Problem | None = None
+        self.first_bad: Problem | None = None
         self._mapping, self._rows, self._quarantine = mapping, rows, quarantine
-        # id -> where it was first read, packed as file index << 32 | line, to stay small at millions of rows.
+        # id -> a hash of its row and where it was first read, packed as hash << 64 | file index << 32 | line, to
+        # stay small at millions of rows.
         self._seen: dict[str, int] = {}
 
     def run(self, source_dir: Path, options: ReadOptions) -> None:
@@ -348,30 +441,43 @@ class _Ingestion:
 
     def _read(self, data_file: DataFile, options: ReadOptions) -> None:
         self.report.files.append(data_file.name)
-        for item in readers.read_file(data_file, options):
+        detected: dict[str, str] = {}
+        for item in readers.read_file(data_file, options, detected):
             if isinstance(item, Problem):
                 self.quarantine(item)
             else:
                 self._accept(item)
+        if detected:
+            self.report.detected[data_file.name] = detected
 
     def _accept(self, record: RawRecord) -> None:
         example = to_example(record, self._mapping, self.report.source)
         if isinstance(example, Problem):
             self.quarantine(example)
             return
-        if (first := self._seen.get(example.id)) is not None:
-            derived = "" if _has_id(record, self._mapping) else (
-                " (records without an id get a hash of source, document and summary: this pair appears twice)")
-            self.quarantine(Problem(record.file, record.line, "duplicate_id", f"{record.label}id {example.id!r} was "
-                                    f"already read at {self._location(first)}{derived}", record.preview()))
-            return
         line = json.dumps(example.model_dump(), ensure_ascii=False, sort_keys=True).encode("utf-8")
-        self._seen[example.id] = (len(self.report.files) - 1) << 32 | (record.line or 0)
+        digest = _row_digest(line)
+        if (first := self._seen.get(example.id)) is not None:
+            self.quarantine(self._repeat(record, example, first, digest))
+            return
+        self._seen[example.id] = digest << 64 | (len(self.report.files) - 1) << 32 | (record.line or 0)
         self._rows.write(line + b"\n")
         self.report.rows += 1
 
+    def _repeat(self, record: RawRecord, example: Example, first: int, digest: int) -> Problem:
+        """The entry for a record whose id was read before: an exact repeat (a note), or an id clash."""
+        where = self._location(first)
+        if first >> 64 == digest:
+            return Problem(record.file, record.line, "duplicate_record",
+                           f"{record.label}an exact repeat of the record at {where} (the same id {example.id!r}, "
+                           "document, summary and group); dropped, the first one is kept", record.preview())
+        derived = "" if _has_id(record, self._mapping) else (
+            " (records without an id get a hash of source, document and summary: this pair appears twice)")
+        return Problem(record.file, record.line, "duplicate_id",
+                       f"{record.label}id {example.id!r} was already read at {where}{derived}", record.preview())
+
     def _location(self, packed: int) -> str:
-        file, line = self.report.files[packed >> 32], packed & 0xFFFFFFFF
+        file, line = self.report.files[packed >> 32 & 0xFFFFFFFF], packed & 0xFFFFFFFF
         return f"{file}:{line}" if line else file
 
     def quarantine(self, problem: Problem) -> None:
@@ -380,6 +486,13 @@ class _Ingestion:
         self.report.quarantined += 1
         self.report.quarantine_reasons[problem.reason] = self.report.quarantine_reasons.get(problem.reason, 0) + 1
         self.first_problem = self.first_problem or problem
+        if problem.reason not in NOTED_REASONS:
+            self.first_bad = self.first_bad or problem
+
+
+def _row_digest(line: bytes) -> int:
+    """64 bits of a row's hash: two rows with the same id and the same digest hold the same content."""
+    return int.from_bytes(hashlib.blake2b(line, digest_size=8).digest(), "big")
 
 
 def ingest_source(
@@ -399,9 +512,7 @@ def ingest_source(
         raise ValueError(f"max_bad_share must be between 0 and 1, got {max_bad_share}")
     source = _check_source_dir(source_dir)
     config = load_source_config(source_dir)
-    options = ReadOptions(raw_root=Path(os.path.realpath(source_dir.parent)), format=config.format,
-                          summary_suffix=config.text.summary_suffix, max_record_bytes=max_record_bytes,
-                          columns=frozenset(_columns(config.fields)))
+    options = read_options(source_dir, config, max_record_bytes=max_record_bytes)
     with AtomicFile(rows_path, "wb") as rows, AtomicFile(quarantine_path, "wb") as quarantine:
         ingestion = _Ingestion(source, config.fields, rows, quarantine)
         ingestion.run(source_dir, options)
@@ -409,6 +520,14 @@ def ingest_source(
         _check_outcome(ingestion, source_dir, quarantine_path, config.fields, max_bad_share)
         rows.commit()
     return ingestion.report
+
+
+def read_options(source_dir: Path, config: SourceConfig, *, max_record_bytes: int = MAX_RECORD_BYTES) -> ReadOptions:
+    """How the readers read ``source_dir``'s files, following its ``source.yaml``."""
+    return ReadOptions(raw_root=Path(os.path.realpath(source_dir.parent)), format=config.format,
+                       summary_suffix=config.text.summary_suffix, csv_delimiter=config.csv.delimiter,
+                       csv_encoding=config.csv.encoding, sheet=config.xlsx.sheet, max_record_bytes=max_record_bytes,
+                       columns=frozenset(_columns(config.fields)))
 
 
 def _columns(mapping: FieldMapping) -> Iterator[str]:
@@ -421,21 +540,22 @@ def _columns(mapping: FieldMapping) -> Iterator[str]:
 def _check_outcome(ingestion: _Ingestion, source_dir: Path, quarantine_path: Path, mapping: FieldMapping,
                    max_bad_share: float) -> None:
     report, first = ingestion.report, ingestion.first_problem
-    first_at = f"first at {first.where}: {first.detail}" if first else ""
     if report.rows == 0:
-        found = (f"{report.quarantined} record(s) quarantined to {quarantine_path}, {first_at}" if first
-                 else f"it holds no {SUPPORTED} files")
+        found = (f"{report.quarantined} record(s) quarantined to {quarantine_path}, first at {first.where}: "
+                 f"{first.detail}" if first else f"it holds no {SUPPORTED} files")
         raise SourceError(
             f"Source {report.source!r} ({source_dir}) has no readable rows ({found}). Each record needs the fields "
             f"'document' and 'summary' (read from {mapping.document!r} and {mapping.summary!r}); map your field "
             f"names under 'fields:' in {source_dir / SOURCE_CONFIG}."
         )
-    if report.bad_share > max_bad_share:
-        reasons = ", ".join(f"{reason} {count}" for reason, count in report.as_dict()["quarantine_reasons"].items())
+    if report.bad_share > max_bad_share and (bad := ingestion.first_bad):
+        reasons = ", ".join(f"{reason} {count}" for reason, count in report.as_dict()["quarantine_reasons"].items()
+                            if reason not in NOTED_REASONS)
         raise SourceError(
-            f"Source {report.source!r}: {report.quarantined} of {report.records_read} records "
+            f"Source {report.source!r}: {report.bad} of {report.rows + report.bad} records "
             f"({_percent(report.bad_share)}) could not be read, above the {_percent(max_bad_share)} limit; "
-            f"{first_at}. All are in {quarantine_path} ({reasons}); fix them, or raise max_bad_share."
+            f"first at {bad.where}: {bad.detail}. All are in {quarantine_path} ({reasons}); fix them, or raise "
+            "max_bad_share."
         )
 
 

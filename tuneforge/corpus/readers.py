@@ -4,16 +4,31 @@
 read, a ``Skipped`` note for files that are not data (hidden files, README/LICENSE-style documentation) and a
 ``Problem`` for files that must not or cannot be read: symlinks leading outside ``data/raw``, unknown file types,
 pipes and devices. ``read_file`` yields a ``RawRecord`` per record and a ``Problem`` per record (or file) it cannot
-read. Readers know nothing about field mappings; ``tuneforge.corpus.ingest`` turns raw records into examples.
+read, and fills a ``detected`` dictionary with what it chose by itself (a CSV file's delimiter and encoding, a
+workbook's sheet). Readers know nothing about field mappings; ``tuneforge.corpus.ingest`` turns raw records into
+examples.
 
 Formats, chosen by extension (or for every file by ``format:`` in ``source.yaml``):
 
 - ``.jsonl`` / ``.ndjson``: one JSON object per line, read line by line in binary mode: the streaming format.
 - ``.json``: a top-level array of objects, or one object. The file is loaded whole (at most
-  ``MAX_JSON_FILE_BYTES``); convert big ones to JSONL.
-- ``.csv``: a header row naming the fields, then one record per row (quoted fields may span lines).
+  ``MAX_JSON_FILE_BYTES``, decompressed); convert big ones to JSONL.
+- ``.csv``: a header row naming the fields, then one record per row (quoted fields may span lines). The delimiter
+  and encoding come from ``csv:`` in ``source.yaml``; without them the delimiter is sniffed (``csv.Sniffer``, among
+  ``, ; tab |``) from the first ``SNIFF_BYTES``, and the encoding is chosen at the first line holding a non-ASCII
+  byte: UTF-8 if that line is valid UTF-8, else cp1252 (latin-1 if even cp1252 cannot decode it). A UTF-8
+  byte-order mark means UTF-8.
+- ``.xlsx``: one sheet (the first, or ``xlsx: {sheet: ...}`` in ``source.yaml``) read in openpyxl's read-only
+  mode; its first non-empty row names the fields, every later row is a record numbered as the spreadsheet numbers it.
 - ``.parquet``: read in batches of ``PARQUET_BATCH_ROWS`` rows, only the columns the mapping needs.
 - ``.txt``: one document per file, its summary in a sidecar ``<stem>.summary.txt`` beside it.
+
+``.jsonl``, ``.ndjson``, ``.json`` and ``.csv`` files may be compressed: ``part-0.jsonl.gz`` (gzip), ``.bz2``
+(bzip2) or ``.zst`` (Zstandard). They are decompressed as they are read (``tuneforge.corpus.compressed``), with
+the same per-line reports; a corrupt or truncated stream is a ``Problem`` for the file.
+
+A file without records (0 bytes, only blank lines, a CSV or sheet with only a header...) gives one ``empty_file``
+``Problem``; ingestion notes it without counting it as a bad record.
 """
 
 from __future__ import annotations
@@ -32,10 +47,16 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tuneforge.corpus import spreadsheet
+from tuneforge.corpus.compressed import COMPRESSIONS, CorruptStream, compression_of, open_decompressed
+
 CONFIG_NAME = "source.yaml"
-FORMATS = ("jsonl", "json", "csv", "parquet", "text")
-EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet",
-              ".txt": "text"}
+FORMATS = ("jsonl", "json", "csv", "xlsx", "parquet", "text")
+EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".xlsx": "xlsx",
+              ".parquet": "parquet", ".txt": "text"}
+COMPRESSIBLE_FORMATS = ("jsonl", "json", "csv")
+DATA_FILES = (".jsonl, .json, .csv, .xlsx, .parquet or .txt; .jsonl, .ndjson, .json and .csv may be compressed, "
+              "named like part-0.jsonl.gz (" + ", ".join(COMPRESSIONS) + ")")
 DEFAULT_SUMMARY_SUFFIX = ".summary.txt"
 # Files that document a source rather than hold its data: skipped, and listed in the report as skipped.
 DOCUMENTATION_STEMS = frozenset({"README", "LICENSE", "LICENCE", "COPYING", "NOTICE", "CHANGELOG", "CITATION",
@@ -48,12 +69,16 @@ PARQUET_BATCH_ROWS = 256
 PARQUET_BUFFER_BYTES = 1 << 20
 PREVIEW_CHARS = 2000
 SNIFF_BYTES = 8192
+CSV_DELIMITERS = ",;\t|"
+# Tried in turn when a CSV file's first non-ASCII line is not UTF-8; latin-1 decodes any byte.
+FALLBACK_ENCODINGS = ("cp1252", "latin-1")
 # UTF-32 first: its little-endian mark starts with UTF-16's.
 WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 TEXT_CONTROL_BYTES = frozenset(b"\t\n\r\f\b\x1b")
 EMPTY_HINTS = {"jsonl": "empty or only blank lines", "json": "empty, or an empty array",
-               "csv": "no rows, or only a header", "parquet": "0 rows", "text": "empty or only whitespace"}
+               "csv": "no rows, or only a header", "xlsx": "no rows, or only a header", "parquet": "0 rows",
+               "text": "empty or only whitespace"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +86,9 @@ class ReadOptions:
     raw_root: Path  # the real path of data/raw: nothing outside it is read
     format: str | None = None  # read every file in this format instead of choosing by extension
     summary_suffix: str = DEFAULT_SUMMARY_SUFFIX
+    csv_delimiter: str | None = None  # None: sniffed per file
+    csv_encoding: str | None = None  # None: detected per file
+    sheet: str | None = None  # the .xlsx sheet to read (None: the first)
     max_record_bytes: int = MAX_RECORD_BYTES
     max_json_bytes: int = MAX_JSON_FILE_BYTES
     columns: frozenset[str] | None = None  # Parquet columns to read (None: all)
@@ -71,6 +99,7 @@ class DataFile:
     path: Path
     name: str  # relative to the source directory, '/'-separated
     format: str
+    compression: str | None = None  # gzip, bzip2 or zstd: read through a decompressing stream
 
 
 @dataclass(frozen=True)
@@ -121,6 +150,14 @@ class RawRecord:
         return json.dumps(self.data, ensure_ascii=False, default=str)[:PREVIEW_CHARS]
 
 
+@dataclass(frozen=True)
+class _Detected:
+    """Something a reader chose by itself for a file; ``read_file`` collects these instead of yielding them."""
+
+    key: str
+    value: str
+
+
 Entry = DataFile | Skipped | Problem
 
 
@@ -150,7 +187,7 @@ def has_data_files(directory: Path, format_override: str | None = None) -> bool:
                     if entry.is_dir():
                         pending.append(Path(entry.path))
                     elif entry.is_file() and not _is_documentation(entry.name) and (
-                        format_override or Path(entry.name).suffix.lower() in EXTENSIONS
+                        format_override or data_format_of(entry.name)
                     ):
                         return True
         except OSError:
@@ -214,13 +251,26 @@ def _classify(path: Path, name: str, siblings: set[str], options: ReadOptions) -
         base = path.name[: -len(suffix)]
         return Problem(name, None, "orphan_summary",
                        f"{name} is a summary file (suffix {suffix!r}) without its document {base}.txt beside it")
-    file_format = options.format or EXTENSIONS.get(path.suffix.lower())
+    file_format = options.format or data_format_of(path.name)
+    compression = compression_of(path.name)
     if file_format is None:
-        kind = f"'{path.suffix}'" if path.suffix else "without an extension"
+        suffix = Path(path.stem).suffix + path.suffix if compression else path.suffix
+        kind = f"'{suffix}'" if suffix else "without an extension"
         return Problem(name, None, "unsupported_file",
-                       f"{name}: files {kind} are not read; data files are .jsonl, .json, .csv, .parquet or .txt "
-                       "(or set 'format:' in source.yaml)")
-    return DataFile(path, name, file_format)
+                       f"{name}: files {kind} are not read; data files are {DATA_FILES} (or set 'format:' in "
+                       "source.yaml)")
+    if compression and file_format not in COMPRESSIBLE_FORMATS:
+        return Problem(name, None, "unsupported_file",
+                       f"{name}: compressed {file_format} files are not read; decompress it (only .jsonl, .ndjson, "
+                       ".json and .csv files may be compressed)")
+    return DataFile(path, name, file_format, compression)
+
+
+def data_format_of(file_name: str) -> str | None:
+    """The format a file's extension names (``jsonl`` for ``a.jsonl`` and ``a.jsonl.gz``), or None."""
+    path = Path(file_name)
+    suffix = Path(path.stem).suffix if compression_of(file_name) else path.suffix
+    return EXTENSIONS.get(suffix.lower())
 
 
 def _is_text_document(file_name: str, options: ReadOptions) -> bool:
@@ -244,8 +294,12 @@ def summary_name(document_name: str, suffix: str) -> str:
 # --- reading --------------------------------------------------------------------------------------------------
 
 
-def read_file(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
-    """The file's records and problems; a file that cannot be read at all gives one ``Problem`` with line None."""
+def read_file(
+    data_file: DataFile, options: ReadOptions, detected: dict[str, str] | None = None
+) -> Iterator[RawRecord | Problem]:
+    """The file's records and problems; a file that cannot be read at all (or from some point on: a corrupt
+    compressed stream) gives one ``Problem`` with line None. ``detected`` receives what the reader chose by itself,
+    such as ``{"delimiter": ";", "encoding": "cp1252"}``."""
     count = 0
     try:
         problem = _check_file(data_file)
@@ -253,9 +307,13 @@ def read_file(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord |
             yield problem
             return
         for item in READERS[data_file.format](data_file, options):
+            if isinstance(item, _Detected):
+                if detected is not None:
+                    detected[item.key] = item.value
+                continue
             count += 1
             yield item
-    except OSError as error:
+    except (OSError, CorruptStream, spreadsheet.WorkbookError) as error:
         after = f" after {count} records" if count else ""
         yield Problem(data_file.name, None, "unreadable_file", f"{data_file.name} could not be read{after}: {error}")
         return
@@ -268,10 +326,9 @@ def _check_file(data_file: DataFile) -> Problem | None:
     name = data_file.name
     if data_file.path.stat().st_size == 0:
         return Problem(name, None, "empty_file", f"{name} is empty (0 bytes)")
-    if data_file.format == "parquet":
+    if data_file.format in ("parquet", "xlsx"):
         return None
-    with data_file.path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
+    head = _read_head(data_file)
     for bom, encoding in WIDE_BOMS:
         if head.startswith(bom):
             return Problem(name, None, "unsupported_encoding",
@@ -282,6 +339,12 @@ def _check_file(data_file: DataFile) -> Problem | None:
                        f"{name} looks binary (NUL or control bytes in its first {SNIFF_BYTES} bytes), not "
                        f"{data_file.format} text; remove it, or save it as UTF-8 text")
     return None
+
+
+def _read_head(data_file: DataFile) -> bytes:
+    """The first ``SNIFF_BYTES`` of the file (decompressed)."""
+    with open_decompressed(data_file.path, data_file.compression) as handle:
+        return handle.read(SNIFF_BYTES)
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -320,10 +383,12 @@ def _skip_line(handle: BinaryIO) -> int:
     return skipped
 
 
-def _decode_error(error: UnicodeDecodeError, data: bytes | memoryview, offset: int) -> str:
+def _decode_error(error: UnicodeDecodeError, data: bytes | memoryview, offset: int, encoding: str = "utf-8",
+                  fix: str = "save the file as UTF-8") -> str:
     byte = data[error.start]
-    return (f"invalid UTF-8 at byte offset {offset + error.start} of the file (byte 0x{byte:02x}, column "
-            f"{error.start + 1} of the line: {error.reason}); save the file as UTF-8")
+    label = "UTF-8" if encoding == "utf-8" else encoding
+    return (f"invalid {label} at byte offset {offset + error.start} of the file (byte 0x{byte:02x}, column "
+            f"{error.start + 1} of the line: {error.reason}); {fix}")
 
 
 def _too_long(line_no: int, limit: int) -> str:
@@ -337,7 +402,7 @@ def _loose_text(data: bytes) -> str:
 
 def _read_jsonl(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
     name = data_file.name
-    with data_file.path.open("rb") as handle:
+    with open_decompressed(data_file.path, data_file.compression) as handle:
         for line_no, offset, data, complete in _lines(handle, options.max_record_bytes):
             if not complete:
                 yield Problem(name, line_no, "record_too_large", _too_long(line_no, options.max_record_bytes),
@@ -365,13 +430,14 @@ def _read_jsonl(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord
 
 def _read_json(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
     name = data_file.name
-    size = data_file.path.stat().st_size
-    if size > options.max_json_bytes:
+    data = _read_bounded(data_file, options.max_json_bytes)
+    if data is None:
+        decompressed = " (decompressed)" if data_file.compression else ""
         yield Problem(name, None, "file_too_large",
-                      f"{name} is {size} bytes, over the {options.max_json_bytes}-byte limit for .json files, which "
+                      f"{name} is over the {options.max_json_bytes}-byte limit{decompressed} for .json files, which "
                       f"are loaded whole; convert it to JSONL (one object per line), e.g. `jq -c '.[]' {name}`")
         return
-    text = _decode_whole(data_file.path.read_bytes(), name)
+    text = _decode_whole(data, name)
     if isinstance(text, Problem):
         yield text
         return
@@ -393,6 +459,15 @@ def _read_json(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord 
                       f"expected a JSON array of objects or one object, got {type(value).__name__}", text)
 
 
+def _read_bounded(data_file: DataFile, limit: int) -> bytes | None:
+    """The file's (decompressed) bytes, or None when there are more than ``limit``."""
+    if data_file.compression is None and data_file.path.stat().st_size > limit:
+        return None
+    with open_decompressed(data_file.path, data_file.compression) as handle:
+        data = handle.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
 def _json_items(name: str, items: list[Any]) -> Iterator[RawRecord | Problem]:
     for index, item in enumerate(items, start=1):
         if isinstance(item, dict):
@@ -403,15 +478,19 @@ def _json_items(name: str, items: list[Any]) -> Iterator[RawRecord | Problem]:
 
 
 class _CsvLines:
-    """Feeds ``csv.reader`` decoded lines and notes, per record, the lines that were not UTF-8 or too long.
+    """Feeds ``csv.reader`` decoded lines and notes, per record, the lines that could not be decoded or were too long.
 
-    A line with invalid UTF-8 is handed to the parser with replacement characters (so the row structure stays
-    intact) and the record it belongs to is quarantined; a line over the limit is replaced by an empty line.
+    A line that cannot be decoded is handed to the parser with replacement characters (so the row structure stays
+    intact) and the record it belongs to is quarantined; a line over the limit is replaced by an empty line. Without
+    an ``encoding``, it is chosen at the first line holding a non-ASCII byte (the lines before read the same in
+    every candidate): UTF-8 if that line is valid UTF-8, else the first of ``FALLBACK_ENCODINGS`` that decodes it.
     """
 
-    def __init__(self, handle: BinaryIO, limit: int) -> None:
+    def __init__(self, handle: BinaryIO, limit: int, encoding: str | None) -> None:
         self._lines = _lines(handle, limit)
         self._limit = limit
+        self.encoding = encoding or "utf-8"
+        self._undecided = encoding is None
         self.problems: list[tuple[int, str, str]] = []
         self._preview: list[str] = []
         self._preview_chars = 0
@@ -425,12 +504,14 @@ class _CsvLines:
             self.problems.append((line_no, "record_too_large", _too_long(line_no, self._limit)))
             self._keep(_loose_text(data))
             return "\n"
+        if self._undecided and not data.isascii():
+            self.encoding, self._undecided = _first_decoding(data), False
         try:
-            text = data.decode("utf-8")
+            text = data.decode(self.encoding)
         except UnicodeDecodeError as error:
-            self.problems.append((line_no, "invalid_utf8", _decode_error(error, data, offset)))
+            self.problems.append((line_no, *_csv_decode_problem(error, data, offset, self.encoding)))
             self._keep(_loose_text(data))
-            return data.decode("utf-8", "replace")
+            return data.decode(self.encoding, "replace")
         self._keep(text)
         return text
 
@@ -446,6 +527,35 @@ class _CsvLines:
         return problems, preview
 
 
+def _first_decoding(line: bytes) -> str:
+    for encoding in ("utf-8", *FALLBACK_ENCODINGS):
+        try:
+            line.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return FALLBACK_ENCODINGS[-1]
+
+
+def _csv_decode_problem(error: UnicodeDecodeError, data: bytes, offset: int, encoding: str) -> tuple[str, str]:
+    if encoding == "utf-8":
+        fix = "save the file as UTF-8, or name its encoding in source.yaml (csv: {encoding: cp1252})"
+        return "invalid_utf8", _decode_error(error, data, offset, encoding, fix)
+    fix = "name the file's encoding in source.yaml (csv: {encoding: ...}; latin-1 reads any byte)"
+    return "invalid_encoding", _decode_error(error, data, offset, encoding, fix)
+
+
+def _sniff_delimiter(head: bytes, encoding: str) -> str:
+    """The most likely of ``CSV_DELIMITERS`` in the file's first bytes; a comma when nothing stands out."""
+    text = head.removeprefix(codecs.BOM_UTF8).decode(encoding, "replace")
+    if len(head) == SNIFF_BYTES and "\n" in text:
+        text = text[: text.rindex("\n")]  # whole lines only
+    try:
+        return csv.Sniffer().sniff(text, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
 @contextmanager
 def _csv_field_limit(limit: int) -> Iterator[None]:
     previous = csv.field_size_limit()
@@ -456,45 +566,104 @@ def _csv_field_limit(limit: int) -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
-def _read_csv(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
-    name = data_file.name
-    with data_file.path.open("rb") as handle, _csv_field_limit(options.max_record_bytes):
-        lines = _CsvLines(handle, options.max_record_bytes)
-        reader = csv.reader(lines)
-        header: list[str] | None = None
-        end = 0
-        while True:
-            start = end + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as error:
-                row, reason = None, "record_too_large" if "field limit" in str(error) else "malformed_row"
-                lines.problems.insert(0, (start, reason, f"not valid CSV: {error}"))
-            end = reader.line_num
-            problems, preview = lines.take()
-            if problems:
-                line_no, reason, detail = problems[0]
-                if header is None:
-                    yield Problem(name, None, reason, f"header line {line_no}: {detail}; no row of {name} was read",
-                                  preview)
-                    return
-                yield Problem(name, start, reason, detail, preview)
-            elif row is None or not any(cell.strip() for cell in row):
-                continue  # a blank line
-            elif header is None:
-                header = row
-                if duplicates := sorted({column for column in row if column and row.count(column) > 1}):
-                    yield Problem(name, None, "malformed_header",
-                                  f"the header names column(s) {duplicates} more than once; no row of {name} was read",
-                                  preview)
-                    return
-            elif len(row) != len(header):
-                yield Problem(name, start, "malformed_row",
-                              f"row has {len(row)} fields but the header has {len(header)}", preview)
-            else:
-                yield RawRecord(name, start, dict(zip(header, row, strict=True)), raw=preview)
+def _read_csv(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem | _Detected]:
+    head = _read_head(data_file)
+    # A UTF-8 byte-order mark declares the encoding: its lines that are not UTF-8 are damaged, not another encoding.
+    encoding = options.csv_encoding or ("utf-8" if head.startswith(codecs.BOM_UTF8) else None)
+    delimiter = options.csv_delimiter
+    if delimiter is None:
+        delimiter = _sniff_delimiter(head, encoding or "utf-8")
+        yield _Detected("delimiter", delimiter)
+    with (open_decompressed(data_file.path, data_file.compression) as handle,
+          _csv_field_limit(options.max_record_bytes)):
+        lines = _CsvLines(handle, options.max_record_bytes, encoding)
+        yield from _csv_records(data_file.name, lines, delimiter)
+    if options.csv_encoding is None:
+        yield _Detected("encoding", lines.encoding)
+
+
+def _csv_records(name: str, lines: _CsvLines, delimiter: str) -> Iterator[RawRecord | Problem]:
+    reader = csv.reader(lines, delimiter=delimiter)
+    header: list[str] | None = None
+    end = 0
+    while True:
+        start = end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            row, reason = None, "record_too_large" if "field limit" in str(error) else "malformed_row"
+            lines.problems.insert(0, (start, reason, f"not valid CSV: {error}"))
+        end = reader.line_num
+        problems, preview = lines.take()
+        if problems:
+            line_no, reason, detail = problems[0]
+            if header is None:
+                yield Problem(name, None, reason, f"header line {line_no}: {detail}; no row of {name} was read",
+                              preview)
+                return
+            yield Problem(name, start, reason, detail, preview)
+        elif row is None or not any(cell.strip() for cell in row):
+            continue  # a blank line
+        elif header is None:
+            header = row
+            if problem := _duplicate_header(name, header, preview):
+                yield problem
+                return
+        elif len(row) != len(header):
+            yield Problem(name, start, "malformed_row",
+                          f"row has {len(row)} fields but the header has {len(header)}", preview)
+        else:
+            yield RawRecord(name, start, dict(zip(header, row, strict=True)), raw=preview)
+
+
+def _duplicate_header(name: str, header: list[str], preview: str) -> Problem | None:
+    if duplicates := sorted({column for column in header if column and header.count(column) > 1}):
+        return Problem(name, None, "malformed_header",
+                       f"the header names column(s) {duplicates} more than once; no row of {name} was read", preview)
+    return None
+
+
+def _read_xlsx(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem | _Detected]:
+    with spreadsheet.open_sheet(data_file.path, options.sheet) as sheet:
+        if options.sheet is None:
+            yield _Detected("sheet", sheet.title)
+        yield from _sheet_records(data_file.name, spreadsheet.sheet_rows(sheet))
+
+
+def _sheet_records(name: str, rows: Iterator[tuple[int, tuple[Any, ...]]]) -> Iterator[RawRecord | Problem]:
+    """Like a CSV file's: the first non-empty row names the fields, later rows are records (blank ones skipped)."""
+    header: list[str] | None = None
+    for row_no, values in rows:
+        width = _filled_width(values)
+        if width == 0:
+            continue
+        if header is None:
+            header = ["" if value is None else str(value) for value in values[:width]]
+            if problem := _duplicate_header(name, header, _cells_preview(values[:width])):
+                yield problem
+                return
+        elif width > len(header):
+            yield Problem(name, row_no, "malformed_row",
+                          f"row {row_no}: it has values in {width} columns but the header names {len(header)}",
+                          _cells_preview(values[:width]))
+        else:
+            cells = values[: len(header)] + (None,) * (len(header) - len(values))
+            yield RawRecord(name, row_no, dict(zip(header, cells, strict=True)), unit="row")
+
+
+def _cells_preview(values: tuple[Any, ...]) -> str:
+    return json.dumps(values, ensure_ascii=False, default=str)[:PREVIEW_CHARS]
+
+
+def _filled_width(values: tuple[Any, ...]) -> int:
+    """The number of cells up to the last that holds something other than blanks."""
+    for index in range(len(values), 0, -1):
+        value = values[index - 1]
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return index
+    return 0
 
 
 def _read_parquet(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
@@ -568,10 +737,11 @@ def _decode_whole(data: bytes, name: str) -> str | Problem:
                        _loose_text(bytes(body[:PREVIEW_CHARS])))
 
 
-READERS: dict[str, Callable[[DataFile, ReadOptions], Iterator[RawRecord | Problem]]] = {
+READERS: dict[str, Callable[[DataFile, ReadOptions], Iterator[RawRecord | Problem | _Detected]]] = {
     "jsonl": _read_jsonl,
     "json": _read_json,
     "csv": _read_csv,
+    "xlsx": _read_xlsx,
     "parquet": _read_parquet,
     "text": _read_text,
 }

@@ -1,6 +1,6 @@
 """Notice new and changed raw data: which sources under ``data/raw/`` need ingesting again.
 
-Two plain steps, kept free of Dagster so they can be tested on their own (``pipelines/sensors.py`` wraps them):
+Two plain steps, kept free of Dagster so they can be tested on their own (``stages/data/sensors.py`` wraps them):
 
 - ``scan(raw_dir, now)`` stats every watched file of every source (cheap: no file is read);
 - ``diff(previous, snapshot)`` compares that with the state saved at the last look, hashes only the files whose

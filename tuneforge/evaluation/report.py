@@ -111,6 +111,9 @@ def evaluate(
 
     if not test_rows:
         raise ValueError("the test split is empty; add data or raise split.test_share")
+    if config.max_new_tokens is None:
+        raise ValueError("evaluation.max_new_tokens is unresolved: pass the config through "
+                         "tuneforge.evaluation.budget.resolve_generation_budget first")
     sample = fixed_sample(test_rows, config.max_test_rows)
     note = (
         f"fixed sample of {len(sample)} of {len(test_rows)} test rows, spread evenly over sources"
@@ -121,7 +124,7 @@ def evaluate(
         test_rows=len(sample), test_rows_available=len(test_rows), sample_note=note,
         metric={**metric_spec(), "interval": f"{config.confidence:.0%} bootstrap of the mean, "
                 f"{config.bootstrap_resamples} resamples", "decoding": config.decoding.model_dump(),
-                "precision": config.precision,
+                "precision": config.precision, "max_new_tokens": config.max_new_tokens,
                 "safety_probes": probes.version},
         ids=[row.id for row in sample], sources=[row.source for row in sample],
         reference_lengths=[len(words(row.summary)) for row in sample],

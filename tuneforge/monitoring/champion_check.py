@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuneforge.corpus.records import read_examples
+from tuneforge.evaluation.budget import resolve_generation_budget, with_budget
 from tuneforge.evaluation.report import REPORT_JSON, EvaluationReport, ModelUnderTest, evaluate
 from tuneforge.evaluation.summary import Figure, ScoreTable
 from tuneforge.layout import Layout
@@ -85,8 +86,9 @@ def check_champion(
     model_dir, adapter, described = weights
     log(f"re-evaluating champion version {champion.version} ({described}) on the current test split")
     instructions = champion_instructions(registry, champion, profile, {row.source for row in test_rows})
-    report = evaluate(model_dir, [ModelUnderTest("champion", adapter, instructions)], test_rows, profile.evaluation,
-                      log=log)
+    budget = resolve_generation_budget(profile.evaluation, model_dir, layout.curated / "train.jsonl")
+    report = evaluate(model_dir, [ModelUnderTest("champion", adapter, instructions)], test_rows,
+                      with_budget(profile.evaluation, budget), log=log)
     check = ChampionCheck(
         EVALUATED, "", version=champion.version, metric=metric, evaluated=described,
         today=ScoreTable.from_report(report).figures,

@@ -24,7 +24,6 @@ import hashlib
 import heapq
 import itertools
 import math
-import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -36,10 +35,10 @@ from scipy import stats
 from scipy.spatial import distance
 
 from tuneforge.corpus import readers
-from tuneforge.corpus.ingest import check_source_name, list_sources, load_source_config, to_example
+from tuneforge.corpus.ingest import check_source_name, list_sources, load_source_config, read_options, to_example
 from tuneforge.corpus.language import identify
 from tuneforge.corpus.ngrams import words
-from tuneforge.corpus.readers import Problem, ReadOptions, Skipped
+from tuneforge.corpus.readers import Problem, Skipped
 from tuneforge.corpus.records import Example, read_examples
 from tuneforge.corpus.text import normalize_text
 from tuneforge.profiles import DriftConfig
@@ -181,8 +180,7 @@ def read_raw_source(source_dir: Path) -> Iterator[Example | Problem]:
     quarantine; nothing is written."""
     source = check_source_name(source_dir.name)
     config = load_source_config(source_dir)
-    options = ReadOptions(raw_root=Path(os.path.realpath(source_dir.parent)), format=config.format,
-                          summary_suffix=config.text.summary_suffix)
+    options = read_options(source_dir, config)
     for entry in readers.discover(source_dir, options):
         if isinstance(entry, Skipped):
             continue
