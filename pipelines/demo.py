@@ -41,7 +41,11 @@ def register_sources(instance: dg.DagsterInstance, layout: Layout) -> list[str]:
     return found
 
 
-def run_all(instance: dg.DagsterInstance, layout: Layout, seed_embedded: bool = True) -> dict:
+def run_all(
+    instance: dg.DagsterInstance, layout: Layout, seed_embedded: bool = True, experiment: str = DEFAULT_EXPERIMENT
+) -> dict:
+    """Ingest every source under ``data/raw`` (first placing the embedded corpus when ``seed_embedded``), then run
+    the lifecycle for ``experiment``; returns what ``promoted_model`` says, or why the candidate was refused."""
     if seed_embedded:
         place_aclsum(layout.raw, limit=load_project(layout.root).profile.embedded_rows_per_source)
     for source in register_sources(instance, layout):
@@ -52,9 +56,9 @@ def run_all(instance: dg.DagsterInstance, layout: Layout, seed_embedded: bool = 
         if not result.success:
             raise SystemExit(f"ingestion of {source} failed; see the run in the Dagster UI")
     sync_experiments(instance, layout)
-    print(f"== curating, then training, evaluating and promoting experiment {DEFAULT_EXPERIMENT!r}", flush=True)
+    print(f"== curating, then training, evaluating and promoting experiment {experiment!r}", flush=True)
     result = defs.resolve_job_def(model_lifecycle_job.name).execute_in_process(
-        instance=instance, run_config=QUIET, raise_on_error=False, partition_key=DEFAULT_EXPERIMENT
+        instance=instance, run_config=QUIET, raise_on_error=False, partition_key=experiment
     )
     if result.success:
         return result.output_for_node(promoted_model.op.name)

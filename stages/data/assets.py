@@ -171,3 +171,10 @@ def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def curated_data_version(instance: dg.DagsterInstance) -> str | None:
+    """The curated dataset's DVC hash: its latest data version in this instance (None before its first run)."""
+    event = instance.get_latest_materialization_event(curated_dataset.key)
+    materialization = event.asset_materialization if event else None
+    return materialization.tags.get("dagster/data_version") if materialization else None

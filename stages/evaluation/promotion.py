@@ -8,7 +8,7 @@ import dagster as dg
 
 from resources import ModelRegistry, Workspace
 from stages.automation import FOLLOW_PASSING_INPUTS, MODEL_FRESHNESS
-from stages.data.assets import curated_dataset
+from stages.data.assets import curated_data_version
 from stages.model.assets import experiments
 from tuneforge.atomic import write_text_atomically
 from tuneforge.corpus.curate import MANIFEST_FILE
@@ -146,8 +146,7 @@ def promoted_model(
 def _lineage(context, profile, base_model: dict, adapter: dict, evaluation_report: dict, layout) -> ModelLineage:
     manifest_path = layout.curated / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    curated = context.instance.get_latest_materialization_event(curated_dataset.key)
-    dataset_version = curated.asset_materialization.tags.get("dagster/data_version") if curated else None
+    dataset_version = curated_data_version(context.instance)
     training = load_training_result(Path(adapter["path"]))
     report = EvaluationReport.load(Path(evaluation_report["path"]))
     return ModelLineage(

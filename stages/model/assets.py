@@ -6,7 +6,7 @@ import dagster as dg
 
 from resources import Compute, ModelRegistry, Workspace
 from resources.compute import GPU_POOL
-from stages.data.assets import curated_dataset
+from stages.data.assets import curated_data_version, curated_dataset
 from stages.model.launchpad import overrides_config
 from tuneforge.corpus.records import read_examples
 from tuneforge.experiments import config_hash, load_experiments
@@ -98,7 +98,7 @@ def lora_adapter(
         context.log.info(f"reusing adapter {adapter_dir}: base model, data and config are unchanged")
     else:
         tags = {"experiment": name, "config_hash": hyper_hash, "base_sha256": base_model["sha256"],
-                "dataset_version": _dataset_version(context), "adapter": key}
+                "dataset_version": curated_data_version(context.instance) or "unknown", "adapter": key}
         job = TrainingJob(
             base_dir=base_model["path"], train_path=str(splits["train"]), validation_path=str(splits["validation"]),
             instructions=instructions, config=training.model_dump(), out_dir=str(adapter_dir),
@@ -118,13 +118,6 @@ def lora_adapter(
                   **compute.describe()},
         data_version=dg.DataVersion(key),
     )
-
-
-def _dataset_version(context: dg.AssetExecutionContext) -> str:
-    """The curated dataset's DVC hash: its data version in this instance."""
-    event = context.instance.get_latest_materialization_event(curated_dataset.key)
-    materialization = event.asset_materialization if event else None
-    return materialization.tags.get("dagster/data_version", "unknown") if materialization else "unknown"
 
 
 def _training_metadata(result: TrainingResult, registry: ModelRegistry) -> dict:
