@@ -202,6 +202,8 @@ def test_kubernetes_mode_runs_the_job_in_a_pod_built_from_the_spec(tmp_path, mon
     monkeypatch.setattr(dagster_k8s, "PipesK8sClient", FakePipesK8sClient)
     monkeypatch.setattr(FakePipesK8sClient, "calls", [])
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.tracking:5000")
+    monkeypatch.setenv("TUNEFORGE_PRECISION", "bf16")  # the pod trains in the precision this side chose
+    monkeypatch.delenv("TUNEFORGE_PROFILE", raising=False)
     workspace = tmp_path / "ws"
     job = _job(workspace / "run", workspace / "models")
     compute = Compute(mode="kubernetes", image="reg/tuneforge:1", workspace_claim="tuneforge-ws",
@@ -219,7 +221,7 @@ def test_kubernetes_mode_runs_the_job_in_a_pod_built_from_the_spec(tmp_path, mon
     assert call["base_pod_spec"] == training_pod_spec(
         image="reg/tuneforge:1", command=call["command"], workspace_claim="tuneforge-ws",
         workspace_path=str(workspace), gpus=2, node_selector={"accelerator": "a100"},
-        env={"TUNEFORGE_ROOT": str(workspace), "PYTHONUNBUFFERED": "1",
+        env={"TUNEFORGE_ROOT": str(workspace), "PYTHONUNBUFFERED": "1", "TUNEFORGE_PRECISION": "bf16",
              "MLFLOW_TRACKING_URI": "http://mlflow.tracking:5000", "HF_HUB_OFFLINE": "1"},
     )
     assert TrainingJob.load(Path(job_file)) == job  # the pod reads the same job from the shared volume
