@@ -565,6 +565,12 @@ def test_hidden_files_and_documentation_are_skipped_and_reported(tmp_path):
     ("text:\n  summary_suffix: .txt\n", r"key 'text\.summary_suffix'.*other than '\.txt'"),
     ("- just a list\n", r"must be a mapping"),
     ("fields: {document: [\n", r"not valid UTF-8 YAML"),
+    ("csv:\n  separator: ';'\n", r"unknown key 'csv\.separator' \(allowed: delimiter, encoding\)"),
+    ("xlsx:\n  tab: Data\n", r"unknown key 'xlsx\.tab' \(allowed: sheet\)"),
+    ("csv:\n  delimiter: ';;'\n", r"key 'csv\.delimiter'"),
+    ("csv:\n  delimiter: x\n", r"key 'csv\.delimiter'.*other than a quote"),
+    ("csv:\n  encoding: klingon\n", r"key 'csv\.encoding'.*unknown encoding 'klingon'"),
+    ("csv:\n  encoding: utf-16\n", r"key 'csv\.encoding'.*'utf-16' is not ASCII-compatible"),
 ])
 def test_invalid_source_yaml_names_the_file_and_key(tmp_path, config, match):
     source = raw_source(tmp_path, "s", config)
@@ -779,21 +785,6 @@ def test_csv_tab_delimiter_may_be_written_as_a_single_quoted_escape(tmp_path):
     (source / "a.csv").write_text(f"id\tdocument\tsummary\nt1\t{DOC}, with a comma\t{SUMMARY}\n")
     report, rows, _ = ingest(source, max_bad_share=0.0)
     assert rows[0]["document"] == f"{DOC}, with a comma" and report.detected == {"a.csv": {"encoding": "utf-8"}}
-
-
-@pytest.mark.parametrize(("config", "match"), [
-    ("csv:\n  separator: ';'\n", r"unknown key 'csv\.separator' \(allowed: delimiter, encoding\)"),
-    ("xlsx:\n  tab: Data\n", r"unknown key 'xlsx\.tab' \(allowed: sheet\)"),
-    ("csv:\n  delimiter: ';;'\n", r"key 'csv\.delimiter'"),
-    ("csv:\n  delimiter: x\n", r"key 'csv\.delimiter'.*other than a quote"),
-    ("csv:\n  encoding: klingon\n", r"key 'csv\.encoding'.*unknown encoding 'klingon'"),
-    ("csv:\n  encoding: utf-16\n", r"key 'csv\.encoding'.*'utf-16' is not ASCII-compatible"),
-])
-def test_invalid_csv_and_xlsx_settings_name_the_file_and_key(tmp_path, config, match):
-    source = raw_source(tmp_path, "s", config)
-    write_lines(source / "a.jsonl", good(1))
-    with pytest.raises(SourceError, match=r"source\.yaml: .*" + match):
-        ingest_source(source, tmp_path / "r.jsonl", tmp_path / "q.jsonl")
 
 
 # --- notes: empty files and exact repeats ----------------------------------------------------------------------
