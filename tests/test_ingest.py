@@ -22,6 +22,7 @@ from tuneforge.corpus.ingest import (
     ingest_source,
     list_sources,
     require_sources,
+    source_instruction,
 )
 
 DOC = "Neural models summarize long scientific documents into short faithful summaries for readers."
@@ -558,7 +559,8 @@ def test_hidden_files_and_documentation_are_skipped_and_reported(tmp_path):
 
 @pytest.mark.parametrize(("config", "match"), [
     ("fields:\n  abstract: text\n", r"unknown key 'fields\.abstract' \(allowed: id, group, document, summary\)"),
-    ("field:\n  document: text\n", r"unknown key 'field' \(allowed: fields, format, text, csv, xlsx\)"),
+    ("field:\n  document: text\n", r"unknown key 'field' \(allowed: fields, format, text, csv, xlsx, instruction\)"),
+    ("instruction: ''\n", r"key 'instruction': String should have at least 1 character"),
     ("format: xml\n", r"key 'format': Input should be 'jsonl', 'json', 'csv', 'parquet' or 'text'"),
     ("fields:\n  document: 3\n", r"key 'fields\.document': Input should be a valid string"),
     ("fields: [document]\n", r"key 'fields'"),
@@ -828,3 +830,17 @@ def test_exact_repeats_alone_do_not_fail_a_strict_source(tmp_path):
     write_lines(source / "a.jsonl", [*good(3), *good(3), {"document": DOC, "summary": "s"}] * 2)
     report, rows, quarantine = ingest(source, max_bad_share=0.0)
     assert len(rows) == 4 and report.noted == {"duplicate_record": 10} and report.bad_share == 0.0
+
+
+def test_a_source_may_say_what_to_ask_of_its_documents(tmp_path):
+    from tuneforge.profiles import ACLSUM_INSTRUCTIONS, DEFAULT_INSTRUCTION, load_profile
+
+    raw = raw_source(tmp_path, "tickets", "instruction: Summarize the support ticket in one line.\n").parent
+    own = source_instruction(raw, "tickets")
+    assert own == "Summarize the support ticket in one line."
+    assert source_instruction(raw, "absent") is None
+    profile = load_profile("demo")
+    assert profile.instruction_for("tickets", own) == own
+    assert profile.instruction_for("aclsum-outcome", own) == ACLSUM_INSTRUCTIONS["aclsum-outcome"], "the project wins"
+    assert profile.instruction_for("other", None) == DEFAULT_INSTRUCTION
+

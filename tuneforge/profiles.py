@@ -336,8 +336,9 @@ class Profile(BaseModel):
         None, ge=1, description="Rows of the embedded corpus placed per source (None: all 250 papers)."
     )
 
-    def instruction_for(self, source: str) -> str:
-        return self.instructions.get(source, self.default_instruction)
+    def instruction_for(self, source: str, source_instruction: str | None = None) -> str:
+        """The project's instruction for ``source``, else the source's own (its source.yaml), else the default."""
+        return self.instructions.get(source) or source_instruction or self.default_instruction
 
 
 def _smoke() -> Profile:

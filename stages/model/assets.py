@@ -8,6 +8,7 @@ from resources import Compute, ModelRegistry, Workspace
 from resources.compute import GPU_POOL
 from stages.data.assets import curated_data_version, curated_dataset
 from stages.model.launchpad import overrides_config
+from tuneforge.corpus.ingest import source_instruction
 from tuneforge.corpus.records import read_examples
 from tuneforge.experiments import config_hash, load_experiments
 from tuneforge.fingerprint import fingerprint
@@ -86,7 +87,8 @@ def lora_adapter(
     splits = {split: layout.curated / f"{split}.jsonl" for split in ("train", "validation")}
     rows = {split: read_examples(path) for split, path in splits.items()}
     sources = sorted({row.source for split_rows in rows.values() for row in split_rows})
-    instructions = {source: profile.instruction_for(source) for source in sources}
+    instructions = {source: profile.instruction_for(source, source_instruction(layout.raw, source))
+                    for source in sources}
     # md5 as before: adapters already trained are stored under keys made from it (another digest retrains them all)
     key = fingerprint(base=base_model["sha256"], train=file_digest(splits["train"], "md5"),
                       validation=file_digest(splits["validation"], "md5"), training=training.model_dump(),

@@ -168,10 +168,20 @@ class SourceConfig(BaseModel):
     text: TextSettings = TextSettings()
     csv: CsvSettings = CsvSettings()
     xlsx: XlsxSettings = XlsxSettings()
+    instruction: str | None = Field(
+        None, min_length=1, description="What the model is asked to do with this source's documents; the project's "
+        "instructions.<source> (tuneforge.yaml) wins over it, and it wins over default_instruction.",
+    )
 
 
-ALLOWED_KEYS = {(): ("fields", "format", "text", "csv", "xlsx"), ("fields",): CANONICAL_FIELDS,
+ALLOWED_KEYS = {(): ("fields", "format", "text", "csv", "xlsx", "instruction"), ("fields",): CANONICAL_FIELDS,
                 ("text",): ("summary_suffix",), ("csv",): ("delimiter", "encoding"), ("xlsx",): ("sheet",)}
+
+
+def source_instruction(raw_dir: Path, source: str) -> str | None:
+    """The ``instruction`` of ``raw_dir/<source>/source.yaml``, if the source is there and sets one."""
+    source_dir = raw_dir / source
+    return load_source_config(source_dir).instruction if source_dir.is_dir() else None
 
 
 def load_source_config(source_dir: Path) -> SourceConfig:

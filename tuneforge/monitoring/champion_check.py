@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tuneforge.corpus.ingest import source_instruction
 from tuneforge.corpus.records import read_examples
 from tuneforge.evaluation.budget import resolve_generation_budget, with_budget
 from tuneforge.evaluation.report import REPORT_JSON, EvaluationReport, ModelUnderTest, evaluate
@@ -139,7 +140,9 @@ def champion_instructions(
     it never saw get the profile's."""
     params = dict(registry.client.get_run(champion.run_id).data.params)
     params.pop("fingerprint", None)
-    return {source: params.get(source) or profile.instruction_for(source) for source in sorted(sources)}
+    raw = registry.layout.raw
+    return {source: params.get(source) or profile.instruction_for(source, source_instruction(raw, source))
+            for source in sorted(sources)}
 
 
 def _same_rows(champion: RegisteredModel, report: EvaluationReport) -> bool | None:
