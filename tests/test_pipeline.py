@@ -88,6 +88,7 @@ class WholeGraph:
     # The third run, in bf16.
     bf16: dg.AssetMaterialization
     adapters_after_bf16: list[str]
+    bf16_log: list[str]  # the messages of the bf16 run
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +127,10 @@ def graph(tmp_path_factory, smoke_base_models) -> Iterator[WholeGraph]:
             run_all(instance, layout)
             bf16 = latest(instance, "lora_adapter")
             adapters_after_bf16 = sorted(path.name for path in layout.adapters.iterdir())
+            bf16_run = instance.get_latest_materialization_event(dg.AssetKey("lora_adapter")).run_id
+            bf16_log = [entry.user_message for entry in instance.all_logs(bf16_run)]
         yield WholeGraph(root=root, layout=layout, **first, again=again, adapters_after_again=adapters_after_again,
-                         bf16=bf16, adapters_after_bf16=adapters_after_bf16)
+                         bf16=bf16, adapters_after_bf16=adapters_after_bf16, bf16_log=bf16_log)
 
 
 @pytest.mark.slow
@@ -189,6 +192,10 @@ class TestWholeGraph:
         assert bf16.metadata["hyperparameters"].value["precision"] == "bf16"
         assert bf16.metadata["fingerprint"].value != graph.adapter.metadata["fingerprint"].value
         assert len(graph.adapters_after_bf16) == 2, graph.adapters_after_bf16
+
+    def test_the_log_says_why_the_adapter_was_trained_again(self, graph: WholeGraph):
+        why = 'changed since the last adapter: training.precision: "fp32" -> "bf16"'
+        assert any(why in message for message in graph.bf16_log), [m for m in graph.bf16_log if "adapter" in m]
 
     def test_the_bf16_training_run_records_its_precision_in_mlflow(self, graph: WholeGraph):
         run = ModelRegistry().open().client.get_run(graph.bf16.metadata["mlflow_run_id"].value)

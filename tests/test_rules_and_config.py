@@ -32,3 +32,14 @@ def test_base_model_path_that_does_not_exist_names_the_fix(tmp_path):
     config = BaseModelConfig(kind="pretrained", name="mine", path=str(tmp_path / "nowhere"))
     with pytest.raises(BaseModelError, match=r"nowhere' does not exist; point base_model.path at a directory"):
         resolve_base_model(config, tmp_path / "models")
+
+
+def test_changed_fingerprint_inputs_are_named_leaf_by_leaf():
+    from tuneforge.fingerprint import changed_inputs
+
+    before = {"train": "a1", "training": {"lora_rank": 16, "precision": "fp32"}, "instructions": {"s": "Sum."}}
+    after = {"train": "b2", "training": {"lora_rank": 8, "precision": "fp32"}, "instructions": {"s": "Sum.", "t": "T"}}
+    assert changed_inputs(before, after) == [
+        'instructions.t: (absent) -> "T"', 'train: "a1" -> "b2"', "training.lora_rank: 16 -> 8",
+    ]
+    assert changed_inputs(after, after) == []

@@ -11,7 +11,7 @@ from stages.model.launchpad import overrides_config
 from tuneforge.corpus.ingest import source_instruction
 from tuneforge.corpus.records import read_examples
 from tuneforge.experiments import config_hash, load_experiments
-from tuneforge.fingerprint import fingerprint
+from tuneforge.fingerprint import changed_inputs, fingerprint
 from tuneforge.hashing import file_digest
 from tuneforge.modeling.base import resolve_base_model
 from tuneforge.modeling.loss_chart import loss_curve_markdown
@@ -90,9 +90,10 @@ def lora_adapter(
     instructions = {source: profile.instruction_for(source, source_instruction(layout.raw, source))
                     for source in sources}
     # md5 as before: adapters already trained are stored under keys made from it (another digest retrains them all)
-    key = fingerprint(base=base_model["sha256"], train=file_digest(splits["train"], "md5"),
-                      validation=file_digest(splits["validation"], "md5"), training=training.model_dump(),
-                      instructions=instructions)
+    inputs = {"base": base_model["sha256"], "train": file_digest(splits["train"], "md5"),
+              "validation": file_digest(splits["validation"], "md5"), "training": training.model_dump(),
+              "instructions": instructions}
+    key = fingerprint(**inputs)
     adapter_dir = layout.adapters / key
     result = load_training_result(adapter_dir)
     reused = result is not None
@@ -109,7 +110,7 @@ def lora_adapter(
                                                  f"train-{name}-{key}", tags),
         )
         context.log.info(f"training adapter {key} for experiment {name!r} (config {hyper_hash}, "
-                         f"{training.precision})")
+                         f"{training.precision}): {_why_retrained(context, inputs)}")
         result = compute.train(context, job)
     return dg.Output(
         {"path": str(adapter_dir), "fingerprint": key, "instructions": instructions, "experiment": name,
@@ -117,9 +118,23 @@ def lora_adapter(
         metadata={**_training_metadata(result, registry), "adapter_dir": dg.MetadataValue.path(str(adapter_dir)),
                   "train_rows": len(rows["train"]),
                   "fingerprint": key, "experiment": name, "config_hash": hyper_hash, "reused": reused,
+                  "fingerprint_inputs": dg.MetadataValue.json(inputs),
                   **compute.describe()},
         data_version=dg.DataVersion(key),
     )
+
+
+def _why_retrained(context: dg.AssetExecutionContext, inputs: dict) -> str:
+    """What changed since this experiment's last adapter, from the inputs recorded with it."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[context.partition_key]), limit=1
+    ).records
+    materialization = records[0].event_log_entry.asset_materialization if records else None
+    recorded = materialization.metadata.get("fingerprint_inputs") if materialization else None
+    if recorded is None:
+        return "no earlier adapter of this experiment recorded its inputs"
+    changes = changed_inputs(recorded.value, inputs)
+    return "changed since the last adapter: " + "; ".join(changes) if changes else "its adapter directory is gone"
 
 
 def _training_metadata(result: TrainingResult, registry: ModelRegistry) -> dict:
