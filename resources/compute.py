@@ -23,6 +23,8 @@ from pydantic import Field, model_validator
 
 from resources.workspace import resolve_root
 from tuneforge.modeling.records import JOB_FILE, TrainingJob, TrainingResult, load_training_result
+from tuneforge.profiles import PROFILE_ENV_VAR
+from tuneforge.project import PRECISION_ENV_VAR
 
 GPU_POOL = "gpu"  # the Dagster pool of training and evaluation (a pool is fixed where an asset is defined)
 TRAINER_MODULE = "tuneforge.modeling.train"
@@ -269,7 +271,7 @@ class Compute(dg.ConfigurableResource):
 
     def _pod_env(self, job: TrainingJob, workspace: Path) -> dict[str, str]:
         env = {"TUNEFORGE_ROOT": str(workspace), "PYTHONUNBUFFERED": "1"}
-        for name in ("TUNEFORGE_PROFILE", "TUNEFORGE_PRECISION"):
+        for name in (PROFILE_ENV_VAR, PRECISION_ENV_VAR):
             if os.environ.get(name):
                 env[name] = os.environ[name]
         tracking_uri = job.tracking.tracking_uri if job.tracking else os.environ.get("MLFLOW_TRACKING_URI", "")

@@ -35,7 +35,7 @@ ENVIRONMENT_VARIABLES = {
     "executor": "TUNEFORGE_EXECUTOR",
     "schedule_timezone": "TUNEFORGE_SCHEDULE_TIMEZONE",
 }
-PRECISION_ENV_VAR = "TUNEFORGE_PRECISION"  # read by tuneforge.modeling.device; shown by `tuneforge config`
+PRECISION_ENV_VAR = "TUNEFORGE_PRECISION"  # the training precision (tuneforge.modeling.device); shown here
 NOT_SETTINGS = {"name", "embedded_rows_per_source"}  # fixed by the profile itself
 
 

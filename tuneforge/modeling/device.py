@@ -27,8 +27,8 @@ from typing import Literal
 import torch
 
 from tuneforge.atomic import write_text_atomically
+from tuneforge.project import PRECISION_ENV_VAR
 
-PRECISION_ENV_VAR = "TUNEFORGE_PRECISION"
 PRECISIONS = ("auto", "bf16", "fp32")
 Precision = Literal["auto", "bf16", "fp32"]
 Resolved = Literal["bf16", "fp32"]
