@@ -177,8 +177,9 @@ def run_ours(corpus_dir: Path, out: Path, function: str, workers: int | None) ->
     clean_file = getattr(importlib.import_module(module), name)
     config = CleaningConfig() if workers is None else CleaningConfig(workers=workers)
     started = time.perf_counter()
-    funnel = clean_file(corpus_dir / "rows.jsonl", out / "kept.jsonl", out / "rejected.jsonl", config)
+    cleaned = clean_file(corpus_dir / "rows.jsonl", out / "kept.jsonl", out / "rejected.jsonl", config)
     seconds = time.perf_counter() - started
+    funnel = getattr(cleaned, "funnel", cleaned)  # clean_file returned the funnel itself before length bounds
     summary = {key: getattr(funnel, key, None) for key in ("rows_in", "rows_out", "removed", "changed")}
     return {"seconds": seconds, "funnel": summary, "config": config.model_dump()}
 
@@ -345,9 +346,12 @@ def datatrove_pipeline(shards: Path, out: Path, workers: int, config: Any, token
 
 
 def run_datatrove(corpus_dir: Path, out: Path, workers: int, tokenizer: str) -> dict[str, Any]:
+    from tuneforge.corpus.lengths import source_bounds
     from tuneforge.profiles import CleaningConfig
 
-    config = CleaningConfig()
+    # datatrove gets the same document length bounds our cleaning learns from this corpus (its timed run does not
+    # include learning them; ours does).
+    config = source_bounds(corpus_dir / "rows.jsonl", CleaningConfig()).apply(CleaningConfig())
     shards = shard_corpus(corpus_dir, workers)
     stages = datatrove_pipeline(shards, out, workers, config, tokenizer)
     started = time.perf_counter()

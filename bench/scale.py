@@ -45,8 +45,9 @@ def child(corpus: Path, out: Path, function: str, workers: int | None) -> None:
     config = CleaningConfig() if workers is None else CleaningConfig(workers=workers)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    funnel = clean_file(corpus / "rows.jsonl", out / "kept.jsonl", out / "rejected.jsonl", config)
+    cleaned = clean_file(corpus / "rows.jsonl", out / "kept.jsonl", out / "rejected.jsonl", config)
     seconds = time.perf_counter() - started
+    funnel = getattr(cleaned, "funnel", cleaned)  # clean_file returned the funnel itself before length bounds
     report = {
         "seconds": seconds,
         "rows_in": getattr(funnel, "rows_in", None),

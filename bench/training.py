@@ -352,7 +352,10 @@ def main(argv: list[str] | None = None) -> None:
     profile = load_profile("demo")
     overrides = {"max_steps": args.steps, "batch_size": args.batch_size, "max_seq_len": args.max_seq_len,
                  "max_train_rows": None, "max_validation_rows": args.validation_rows, "seed": args.seed,
-                 "precision": args.precision}
+                 "precision": args.precision,
+                 # the Trainer baseline batches rows and trains exactly max_steps: so do we, here (epochs enough
+                 # for max_steps to bind)
+                 "batching": "rows", "time_budget_minutes": None, "epochs": float(args.steps)}
     if args.learning_rate is not None:
         overrides["learning_rate"] = args.learning_rate
     if args.warmup_steps is not None:

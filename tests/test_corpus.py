@@ -56,7 +56,7 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
 def run_clean(tmp_path: Path, rows: list[dict], config: CleaningConfig | None = None, workers: int = 1):
     rows_path = write_rows(tmp_path / "rows.jsonl", rows)
     funnel = clean_file(rows_path, tmp_path / "kept.jsonl", tmp_path / "rejected.jsonl",
-                        config or CleaningConfig(min_document_words=5), workers=workers)
+                        config or CleaningConfig(min_document_words=5), workers=workers).funnel
     kept = [json.loads(line) for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
     rejected = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
     assert funnel.rows_in == len(rows) == len(kept) + len(rejected), "every row is kept or rejected"
@@ -84,14 +84,14 @@ def test_each_filter_removes_with_its_reason_and_the_funnel_accounts_for_every_r
         row(3, summary="word " * 300),
         row(4, document=prose(4, 20), summary=prose(4, 20)),
         row(5, document="Les modèles de langue résument des articles scientifiques pour les lecteurs pressés. " * 3),
-        row(6, document=prose(6, 20) + " " + "data model " * 30),
+        row(6, document=prose(6, 60) + " " + "data model " * 30),
         row(7, document=prose(7, 30) + " " + "9999 88888 777 6666 55555 " * 8),
         row(8, document=prose(8, 40) + " " + "# ... " * 10),
-        row(9, document="\n".join(["the same line repeats here again and again"] * 6 + [prose(9, 20)])),
-        row(10, document=prose(10, 40) + " " + " ".join([REPEATED] * 4)),
+        row(9, document="\n".join(["the same line repeats here again and again"] * 6 + [prose(9, 60)])),
+        row(10, document=prose(10, 60) + " " + " ".join([REPEATED] * 6)),
         row(11, document=" ".join(word * 3 for word in prose(11).split())),
     ]
-    funnel, kept, rejected = run_clean(tmp_path, rows)
+    funnel, kept, rejected = run_clean(tmp_path, rows, CleaningConfig(min_document_words=5, max_summary_words=200))
     assert [r["id"] for r in kept] == ["s/0"]
     assert kept[0]["language"] == "en"
     expected = {
@@ -103,6 +103,50 @@ def test_each_filter_removes_with_its_reason_and_the_funnel_accounts_for_every_r
     assert rejected["s/5"]["language"] == "fr" and "identified as 'fr'" in rejected["s/5"]["detail"]
     assert all(r["detail"] and r["step"] in funnel.steps for r in rejected.values())
     funnel.check()
+
+
+def test_length_bounds_are_learned_from_the_source_and_recorded(tmp_path):
+    rng = random.Random(0)
+    rows = [row(i, document=prose(i, rng.randint(30, 90))) for i in range(60)]
+    rows += [row(100, document="Too short to summarize."), row(101, document=prose(101, 2000)),
+             row(102, document=prose(102, 120))]  # a little longer than the rest, but no outlier
+    rows_path = write_rows(tmp_path / "rows.jsonl", rows)
+    cleaned = clean_file(rows_path, tmp_path / "kept.jsonl", tmp_path / "rejected.jsonl", CleaningConfig(), workers=1)
+    rejected = {json.loads(line)["id"]: json.loads(line) for line in (tmp_path / "rejected.jsonl").open()}
+    assert {key: r["reason"] for key, r in rejected.items()} == {"s/100": "document_length", "s/101": "document_length"}
+    document = cleaned.bounds.document
+    assert document.low_from == document.high_from == "learned" and document.low < 30 and 120 < document.high < 2000
+    assert f"outside [{document.low}, {document.high}]" in rejected["s/101"]["detail"]
+    assert cleaned.bounds.rows == 63 and document.quartiles[0] <= document.quartiles[1] <= document.quartiles[2]
+
+
+def test_configured_bounds_win_over_learned_ones_and_few_rows_learn_nothing(tmp_path):
+    rows = [row(i, document=prose(i, 40 + i)) for i in range(40)]
+    rows_path = write_rows(tmp_path / "rows.jsonl", rows)
+    cleaned = clean_file(rows_path, tmp_path / "kept.jsonl", tmp_path / "rejected.jsonl",
+                         CleaningConfig(max_document_words=60), workers=1)
+    assert cleaned.bounds.document.high == 60 and cleaned.bounds.document.high_from == "configured"
+    longer = sum(len(r["document"].split()) > 60 for r in rows)
+    assert cleaned.bounds.document.low_from == "learned" and cleaned.funnel.removed["document_length"] == longer > 0
+    few = clean_file(write_rows(tmp_path / "few.jsonl", rows[:5]), tmp_path / "k.jsonl", tmp_path / "r.jsonl",
+                     CleaningConfig(), workers=1)
+    assert few.bounds.document.low_from == "none" and few.funnel.rows_out == 5
+
+
+def test_a_tight_length_distribution_keeps_rows_twice_as_long(tmp_path):
+    rows = [row(i, document=prose(i, 50)) for i in range(40)] + [row(40, document=prose(40, 100))]
+    funnel, kept, _ = run_clean(tmp_path, rows, CleaningConfig())
+    assert len(kept) == 41
+
+
+def test_short_texts_are_not_judged_by_statistics_that_need_length(tmp_path):
+    question = "Should babies drink formula milk, should babies drink cow milk, should babies drink goat milk?"
+    _, kept, _ = run_clean(tmp_path, [row(1, document=question, summary="which milk for babies")],
+                           CleaningConfig(min_document_words=5))
+    assert len(kept) == 1, "a 15-word question's repeated word pair is not boilerplate"
+    _, kept, rejected = run_clean(tmp_path, [row(2, document=question, summary="which milk for babies")],
+                                  CleaningConfig(min_document_words=5, min_words_for_repetition_rules=10))
+    assert not kept and rejected["s/2"]["reason"] == "top_ngram"
 
 
 def test_language_gets_a_second_look_when_the_start_is_not_prose(tmp_path):

@@ -22,8 +22,10 @@ from tuneforge.corpus.ingest import (
     ingest_source,
     list_sources,
     require_sources,
+    source_cleaning,
     source_instruction,
 )
+from tuneforge.profiles import CleaningConfig
 
 DOC = "Neural models summarize long scientific documents into short faithful summaries for readers."
 SUMMARY = "short summary here"
@@ -559,7 +561,12 @@ def test_hidden_files_and_documentation_are_skipped_and_reported(tmp_path):
 
 @pytest.mark.parametrize(("config", "match"), [
     ("fields:\n  abstract: text\n", r"unknown key 'fields\.abstract' \(allowed: id, group, document, summary\)"),
-    ("field:\n  document: text\n", r"unknown key 'field' \(allowed: fields, format, text, csv, xlsx, instruction\)"),
+    ("field:\n  document: text\n",
+     r"unknown key 'field' \(allowed: fields, format, text, csv, xlsx, instruction, cleaning\)"),
+    ("cleaning:\n  min_words: 3\n",
+     r"key 'cleaning'.*unknown cleaning setting\(s\) min_words \(allowed: min_document_words"),
+    ("cleaning:\n  min_summary_words: 0\n",
+     r"key 'cleaning'.*min_summary_words: Input should be greater than or equal to 1"),
     ("instruction: ''\n", r"key 'instruction': String should have at least 1 character"),
     ("format: xml\n", r"key 'format': Input should be 'jsonl', 'json', 'csv', 'parquet' or 'text'"),
     ("fields:\n  document: 3\n", r"key 'fields\.document': Input should be a valid string"),
@@ -580,6 +587,20 @@ def test_invalid_source_yaml_names_the_file_and_key(tmp_path, config, match):
     with pytest.raises(SourceError, match=r"source\.yaml.*" + match):
         ingest_source(source, tmp_path / "r.jsonl", tmp_path / "q.jsonl")
     assert not (tmp_path / "q.jsonl").exists()
+
+
+def test_source_cleaning_settings_override_the_project_for_that_source_only(tmp_path):
+    raw = tmp_path / "data" / "raw"
+    raw_source(tmp_path, "notes", "cleaning:\n  min_summary_words: 1\n  languages: [en, de]\n")
+    raw_source(tmp_path, "papers")
+    project = CleaningConfig(min_summary_words=3, max_rejected_share=0.2)
+    notes = source_cleaning(raw, "notes", project)
+    assert (notes.min_summary_words, notes.languages, notes.max_rejected_share) == (1, ["en", "de"], 0.2)
+    assert source_cleaning(raw, "papers", project) == project
+    raw_source(tmp_path, "clash", "cleaning:\n  min_summary_words: 50\n")
+    with pytest.raises(SourceError, match=r"clash/source\.yaml: the cleaning settings conflict with the project's: "
+                                          r".*min_summary_words must not exceed max_summary_words"):
+        source_cleaning(raw, "clash", CleaningConfig(max_summary_words=40))
 
 
 def test_bad_share_threshold_must_be_a_share(tmp_path):

@@ -9,6 +9,8 @@ from tuneforge.profiles import load_profile
 from tuneforge.validation import ValidationOutcome, validate_cleaned, validate_curated
 
 PROFILE = load_profile("smoke")
+# What cleaning applied (it learns length bounds per source; here, a floor of 5 document words).
+CLEANED_WITH = PROFILE.cleaning.model_copy(update={"min_document_words": 5})
 SPLIT_SIZES = {"train": 14, "validation": 2, "test": 4}  # the configured 70/10/20
 
 
@@ -40,7 +42,7 @@ def test_clean_file_passes(tmp_path):
     path = tmp_path / "papers.jsonl"
     write_jsonl(path, [row(f"ok-{n}") for n in range(5)])
 
-    outcome = validate_cleaned(path, PROFILE)
+    outcome = validate_cleaned(path, PROFILE, CLEANED_WITH)
 
     assert outcome.success, outcome.as_markdown()
     assert outcome.rows == 5
@@ -90,7 +92,7 @@ def defective_outcome(tmp_path_factory) -> ValidationOutcome:
     """One file holding every defect on its own row, validated once: the suite must tell them apart."""
     path = tmp_path_factory.mktemp("cleaned") / "papers.jsonl"
     write_jsonl(path, [row(f"ok-{n}") for n in range(4)] + [defect.row for defect in DEFECTS.values()])
-    return validate_cleaned(path, PROFILE)
+    return validate_cleaned(path, PROFILE, CLEANED_WITH)
 
 
 @pytest.mark.parametrize("defect", DEFECTS)
@@ -127,7 +129,7 @@ def test_failing_ids_are_capped(tmp_path):
     path = tmp_path / "papers.jsonl"
     write_jsonl(path, [row(f"de-{n}", language="de") for n in range(PROFILE.validation.max_failed_rows_shown + 5)])
 
-    (language,) = validate_cleaned(path, PROFILE).failed
+    (language,) = validate_cleaned(path, PROFILE, CLEANED_WITH).failed
 
     assert language.unexpected_count == PROFILE.validation.max_failed_rows_shown + 5
     assert len(language.failing_ids) == PROFILE.validation.max_failed_rows_shown
@@ -139,7 +141,7 @@ def test_row_without_id_is_named_by_position(tmp_path):
     del anonymous["id"]
     write_jsonl(path, [row("ok-0"), anonymous])
 
-    failures = failing(validate_cleaned(path, PROFILE))
+    failures = failing(validate_cleaned(path, PROFILE, CLEANED_WITH))
 
     assert failures[("expect_column_values_to_not_be_null", "id")] == ["papers.jsonl row 2"]
 
@@ -148,7 +150,7 @@ def test_empty_file_fails_clearly(tmp_path):
     path = tmp_path / "papers.jsonl"
     path.write_text("")
 
-    outcome = validate_cleaned(path, PROFILE)
+    outcome = validate_cleaned(path, PROFILE, CLEANED_WITH)
 
     assert not outcome.success
     assert outcome.rows == 0
@@ -160,7 +162,7 @@ def test_empty_file_fails_clearly(tmp_path):
 def test_missing_file_raises(tmp_path):
     path = tmp_path / "nowhere.jsonl"
     with pytest.raises(FileNotFoundError, match="nowhere.jsonl"):
-        validate_cleaned(path, PROFILE)
+        validate_cleaned(path, PROFILE, CLEANED_WITH)
 
 
 def test_clean_curated_dataset_passes(tmp_path):

@@ -19,10 +19,17 @@ DEFAULT_PROFILE = "demo"
 
 
 class CleaningConfig(BaseModel):
-    min_document_words: int = Field(20, ge=1)
-    max_document_words: int = Field(20_000, ge=1)
-    min_summary_words: int = Field(3, ge=1)
-    max_summary_words: int = Field(200, ge=1)
+    min_document_words: int | None = Field(
+        None, ge=1, description="None: learned from each source's own lengths (an outlier beyond length_fence; see "
+        "tuneforge/corpus/lengths.py). So are the three bounds below.",
+    )
+    max_document_words: int | None = Field(None, ge=1)
+    min_summary_words: int | None = Field(None, ge=1)
+    max_summary_words: int | None = Field(None, ge=1)
+    length_fence: float = Field(
+        3.0, gt=0.0, description="Learned length bounds: interquartile ranges of log word counts beyond the quartiles "
+        "(Tukey's far-out fences), and never closer than 4x the quartiles.",
+    )
     max_rejected_share: float = Field(
         0.5, ge=0.0, le=1.0, description="Fail a source when more than this share of its rows is filtered out."
     )
@@ -31,7 +38,14 @@ class CleaningConfig(BaseModel):
     )
     languages: list[str] = Field(["en"], min_length=1, description="ISO 639-1 codes of the languages to keep.")
     min_language_score: float = Field(0.5, ge=0.0, le=1.0, description="Minimum language-ID probability.")
-    # Gopher-style quality rules (Rae et al. 2021), applied to documents.
+    # Gopher-style quality rules (Rae et al. 2021), applied to documents long enough for each statistic to mean
+    # something: a 12-word question's most frequent word pair is not evidence of boilerplate.
+    min_words_for_ratio_rules: int = Field(
+        10, ge=1, description="Documents shorter than this skip the word-length, symbol, digit and alphabetic rules.",
+    )
+    min_words_for_repetition_rules: int = Field(
+        100, ge=1, description="Documents shorter than this skip the repeated line and n-gram rules.",
+    )
     min_mean_word_length: float = Field(3.0, gt=0.0)
     max_mean_word_length: float = Field(10.0, gt=0.0)
     max_symbol_word_ratio: float = Field(0.1, ge=0.0, description="Share of '#' and '...' tokens among words.")
@@ -80,10 +94,10 @@ class CleaningConfig(BaseModel):
 
     @model_validator(mode="after")
     def _ranges_are_ordered(self) -> CleaningConfig:
-        if self.min_document_words > self.max_document_words:
-            raise ValueError("min_document_words must not exceed max_document_words")
-        if self.min_summary_words > self.max_summary_words:
-            raise ValueError("min_summary_words must not exceed max_summary_words")
+        for low, high in (("min_document_words", "max_document_words"), ("min_summary_words", "max_summary_words")):
+            low_value, high_value = getattr(self, low), getattr(self, high)
+            if low_value is not None and high_value is not None and low_value > high_value:
+                raise ValueError(f"{low} must not exceed {high}")
         return self
 
     @model_validator(mode="after")
@@ -163,8 +177,23 @@ class TrainingConfig(BaseModel):
     warmup_steps: int = Field(4, ge=0)
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
-    max_steps: int = Field(32, ge=1, description="Optimizer steps.")
-    batch_size: int = Field(4, ge=1, description="Rows per micro-batch and process.")
+    epochs: float | None = Field(
+        None, gt=0.0, description="Passes over the training rows. None: learned from their number (3; more for "
+        "small datasets, fewer for large ones; see tuneforge/modeling/plan.py).",
+    )
+    max_steps: int | None = Field(None, ge=1, description="Caps the optimizer steps the epochs give (None: no cap).")
+    time_budget_minutes: float | None = Field(
+        5.0, gt=0.0, description="Optimizer steps are cut to what fits this budget at the speed measured on the "
+        "first steps (validation and saving not counted); None: no budget. The schedule follows the cut plan.",
+    )
+    batch_size: int = Field(
+        4, ge=1, description="Rows of max_seq_len tokens per micro-batch and process. With batching 'tokens', shorter "
+        "rows fill the same budget of batch_size x max_seq_len padded tokens.",
+    )
+    batching: Literal["tokens", "rows"] = Field(
+        "tokens", description="tokens: micro-batches of up to batch_size x max_seq_len padded tokens, so a corpus of "
+        "short rows puts more of them in each step; rows: batch_size rows whatever their length.",
+    )
     gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
     max_seq_len: int = Field(448, ge=32, description="Tokens per row (prompt + summary); must fit the model's context.")
     max_train_rows: int | None = Field(None, ge=1)
@@ -189,7 +218,7 @@ class TrainingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> TrainingConfig:
-        if self.warmup_steps > self.max_steps:
+        if self.max_steps is not None and self.warmup_steps > self.max_steps:
             raise ValueError(f"warmup_steps={self.warmup_steps} exceeds max_steps={self.max_steps}")
         return self
 
@@ -345,7 +374,6 @@ def _smoke() -> Profile:
     return Profile(
         name="smoke",
         embedded_rows_per_source=40,
-        cleaning=CleaningConfig(min_document_words=5),
         base_model=BaseModelConfig(kind="random", name="tiny-random-llama", license="Apache-2.0"),
         training=TrainingConfig(
             max_steps=24, batch_size=4, max_seq_len=128, warmup_steps=2, learning_rate=1e-2, max_validation_rows=8

@@ -13,6 +13,7 @@ from resources import DvcRepository, Workspace
 from stages.automation import CURATED_FRESHNESS, FOLLOW_PASSING_INPUTS
 from tuneforge.corpus import stages as corpus_stages
 from tuneforge.corpus.funnel import Funnel
+from tuneforge.corpus.lengths import LengthBounds
 from tuneforge.hashing import file_digest
 from tuneforge.validation import ValidationOutcome, validate_cleaned, validate_curated
 
@@ -78,7 +79,9 @@ def cleaned_corpus(
     dvc.commit("clean")
     kept_path, rejected_path = report.outputs[:2]
     figures = report.figures
-    outcome = validate_cleaned(kept_path, profile)
+    outcome = validate_cleaned(
+        kept_path, profile, corpus_stages.applied_cleaning(workspace.layout, context.partition_key, profile)
+    )
     dataset_hash = file_digest(kept_path, "md5")
     return dg.MaterializeResult(
         metadata={
@@ -88,6 +91,7 @@ def cleaned_corpus(
             "rows_removed": sum(figures["removed"].values()),
             "rows_out": figures["rows_out"],
             "funnel": dg.MetadataValue.md(Funnel.from_rows(figures["funnel"]).as_markdown()),
+            "length_bounds": dg.MetadataValue.md(LengthBounds.from_dict(figures["length_bounds"]).as_markdown()),
             "great_expectations": dg.MetadataValue.md(outcome.as_markdown()),
             "dvc_md5": dataset_hash,
             "path": dg.MetadataValue.path(str(kept_path)),
@@ -123,7 +127,7 @@ def curated_dataset(
     profile = workspace.load_profile()
     layout = workspace.layout
     report = corpus_stages.curate(layout, partitions, profile)
-    outcome = validate_curated(layout.curated, profile)
+    outcome = validate_curated(layout.curated, profile, corpus_stages.pooled_cleaning(layout, partitions, profile))
     hashes = dvc.commit("curate")
     dvc.push()
     dataset_hash = hashes["data/curated"]

@@ -15,6 +15,7 @@ from tuneforge.fingerprint import changed_inputs, fingerprint
 from tuneforge.hashing import file_digest
 from tuneforge.modeling.base import resolve_base_model
 from tuneforge.modeling.loss_chart import loss_curve_markdown
+from tuneforge.modeling.plan import TrainingPlan
 from tuneforge.modeling.preflight import check_against_model
 from tuneforge.modeling.records import TrackingTarget, TrainingJob, TrainingResult, load_training_result
 from tuneforge.profiles import TrainingConfig
@@ -155,6 +156,8 @@ def _training_metadata(result: TrainingResult, registry: ModelRegistry) -> dict:
         "instructions": dg.MetadataValue.json(result.instructions),
         "hyperparameters": dg.MetadataValue.json(result.config),
     }
+    if result.plan:
+        metadata["training_plan"] = TrainingPlan(**result.plan).describe()
     if result.mlflow_run_id:
         metadata["mlflow_run_id"] = result.mlflow_run_id
         metadata["mlflow_run"] = run_link(registry.tracking(), result.mlflow_run_id)

@@ -28,6 +28,7 @@ from tuneforge.atomic import AtomicFile
 from tuneforge.corpus import dedup
 from tuneforge.corpus.funnel import Funnel, Step
 from tuneforge.corpus.language import identify
+from tuneforge.corpus.lengths import LengthBounds, source_bounds
 from tuneforge.corpus.ngrams import ngram_hashes, word_hashes, words
 from tuneforge.corpus.pii import redact
 from tuneforge.corpus.quality import Problem, pair_problem, quality_problem
@@ -47,6 +48,12 @@ PARALLEL_MIN_BYTES = 16 << 20
 
 
 @dataclass
+class Cleaned:
+    funnel: Funnel
+    bounds: LengthBounds  # the length bounds applied, learned or configured
+
+
+@dataclass
 class ChunkResult:
     funnel: Funnel
     kept: list[str]  # JSON lines
@@ -62,9 +69,12 @@ def clean_file(
     config: CleaningConfig,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
-) -> Funnel:
-    """Clean the canonical rows in ``rows_path``; both outputs are replaced atomically. ``workers`` overrides the
-    config's process count (1 runs in this process); ``progress`` is called with the rows done after each chunk."""
+) -> Cleaned:
+    """Clean the canonical rows in ``rows_path``; both outputs are replaced atomically. Length bounds the config
+    leaves unset are learned from the rows first. ``workers`` overrides the config's process count (1 runs in this
+    process); ``progress`` is called with the rows done after each chunk."""
+    bounds = source_bounds(rows_path, config)
+    config = bounds.apply(config)
     workers = _workers(rows_path, config, workers)
     kept_path.parent.mkdir(parents=True, exist_ok=True)
     rejected_path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +106,7 @@ def clean_file(
         _split_spool(spool_path, duplicates, kept, rejected)
         kept.commit()
         rejected.commit()
-    return funnel.check()
+    return Cleaned(funnel.check(), bounds)
 
 
 def clean_chunk(lines: list[str], config: CleaningConfig) -> ChunkResult:

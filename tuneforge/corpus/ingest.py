@@ -73,6 +73,7 @@ from tuneforge.corpus.readers import (
     Skipped,
 )
 from tuneforge.corpus.records import Example, stable_id
+from tuneforge.profiles import CleaningConfig
 
 SOURCE_CONFIG = readers.CONFIG_NAME
 CANONICAL_FIELDS = ("id", "group", "document", "summary")
@@ -83,7 +84,7 @@ NOTED_REASONS = frozenset({"empty_file", "duplicate_record"})
 SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 __all__ = ["MAX_RECORD_BYTES", "NOTED_REASONS", "SOURCE_CONFIG", "IngestReport", "SourceConfig", "SourceError",
            "check_source_name", "ingest_source", "list_sources", "load_source_config", "read_options",
-           "require_sources", "to_example"]
+           "require_sources", "source_cleaning", "to_example"]
 
 
 class SourceError(ValueError):
@@ -172,10 +173,47 @@ class SourceConfig(BaseModel):
         None, min_length=1, description="What the model is asked to do with this source's documents; the project's "
         "instructions.<source> (tuneforge.yaml) wins over it, and it wins over default_instruction.",
     )
+    cleaning: dict[str, Any] = Field(
+        default_factory=dict, description="Cleaning settings for this source only, over the project's (any key of "
+        "the cleaning section, e.g. min_summary_words or languages).",
+    )
+
+    @field_validator("cleaning")
+    @classmethod
+    def _cleaning_settings(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(overrides) - set(CleaningConfig.model_fields))
+        if unknown:
+            raise ValueError(f"unknown cleaning setting(s) {', '.join(unknown)} (allowed: "
+                             f"{', '.join(CleaningConfig.model_fields)})")
+        try:
+            CleaningConfig.model_validate(overrides)
+        except ValidationError as error:
+            raise ValueError("; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}"
+                                       for item in error.errors())) from None
+        return overrides
+
+    def cleaning_over(self, project: CleaningConfig, path: Path) -> CleaningConfig:
+        """The project's cleaning settings with this source's overrides; ``SourceError`` naming ``path``."""
+        if not self.cleaning:
+            return project
+        try:
+            return CleaningConfig.model_validate({**project.model_dump(), **self.cleaning})
+        except ValidationError as error:
+            raise SourceError(f"{path}: the cleaning settings conflict with the project's: "
+                              f"{'; '.join(item['msg'] for item in error.errors())}") from None
 
 
-ALLOWED_KEYS = {(): ("fields", "format", "text", "csv", "xlsx", "instruction"), ("fields",): CANONICAL_FIELDS,
-                ("text",): ("summary_suffix",), ("csv",): ("delimiter", "encoding"), ("xlsx",): ("sheet",)}
+ALLOWED_KEYS = {(): ("fields", "format", "text", "csv", "xlsx", "instruction", "cleaning"),
+                ("fields",): CANONICAL_FIELDS, ("text",): ("summary_suffix",), ("csv",): ("delimiter", "encoding"),
+                ("xlsx",): ("sheet",)}
+
+
+def source_cleaning(raw_dir: Path, source: str, project: CleaningConfig) -> CleaningConfig:
+    """The cleaning settings of ``source``: the project's, with its ``source.yaml``'s ``cleaning`` overrides."""
+    source_dir = raw_dir / source
+    if not source_dir.is_dir():
+        return project
+    return load_source_config(source_dir).cleaning_over(project, source_dir / SOURCE_CONFIG)
 
 
 def source_instruction(raw_dir: Path, source: str) -> str | None:

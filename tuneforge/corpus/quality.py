@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 
+from tuneforge.corpus.lengths import UNBOUNDED
 from tuneforge.profiles import CleaningConfig
 
 Problem = tuple[str, str] | None
@@ -28,6 +29,7 @@ def pair_problem(document_words: int, summary: str, document: str, config: Clean
         ("document_length", document_words, config.min_document_words, config.max_document_words, "document"),
         ("summary_length", summary_words, config.min_summary_words, config.max_summary_words, "summary"),
     ):
+        low, high = low or 1, high or UNBOUNDED  # None: not bounded (cleaning sets the learned bounds first)
         if not low <= value <= high:
             return reason, f"{what} has {value} words, outside [{low}, {high}]"
     if document in summary:
@@ -50,12 +52,25 @@ def quality_problem(
 ) -> Problem:
     """Gopher's quality and repetition rules on a document of ``whitespace_words`` words (the unit of the symbol
     and alphabetic-word rules), given its word tokens and their 2-gram and 5-gram hashes
-    (:mod:`tuneforge.corpus.ngrams`), on which length and repetition are measured."""
+    (:mod:`tuneforge.corpus.ngrams`), on which length and repetition are measured. Documents too short for a
+    rule's statistic to mean anything are not judged by it."""
     if not tokens or not whitespace_words:
         return None
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    characters = int(lengths.sum())
-    mean_length = characters / len(tokens)
+    if whitespace_words >= config.min_words_for_ratio_rules:
+        problem = _ratio_problem(text, whitespace_words, tokens, config)
+        if problem:
+            return problem
+    if whitespace_words >= config.min_words_for_repetition_rules:
+        return _repetition_problem(text, _word_lengths(tokens), bigrams, fivegrams, config)
+    return None
+
+
+def _word_lengths(tokens: list[str]) -> np.ndarray:
+    return np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+
+
+def _ratio_problem(text: str, whitespace_words: int, tokens: list[str], config: CleaningConfig) -> Problem:
+    mean_length = sum(map(len, tokens)) / len(tokens)
     if not config.min_mean_word_length <= mean_length <= config.max_mean_word_length:
         return "mean_word_length", (
             f"mean word length {mean_length:.1f} outside "
@@ -71,7 +86,7 @@ def quality_problem(
     alpha_share = len(_WORD_WITH_LETTER.findall(text)) / whitespace_words
     if alpha_share < config.min_alpha_word_share:
         return "alphabetic_words", f"only {alpha_share:.0%} of words contain a letter"
-    return _repetition_problem(text, lengths, bigrams, fivegrams, config)
+    return None
 
 
 def _repetition_problem(

@@ -16,10 +16,11 @@ from typing import Any
 from tuneforge.atomic import write_text_atomically
 from tuneforge.corpus.clean import clean_file
 from tuneforge.corpus.curate import MANIFEST_FILE, REMOVED_FILE, curate_sources
-from tuneforge.corpus.ingest import SourceError, check_source_name, ingest_source, require_sources
+from tuneforge.corpus.ingest import SourceError, check_source_name, ingest_source, require_sources, source_cleaning
+from tuneforge.corpus.lengths import LengthBounds
 from tuneforge.corpus.records import SPLITS
 from tuneforge.layout import Layout
-from tuneforge.profiles import Profile
+from tuneforge.profiles import CleaningConfig, Profile
 from tuneforge.progress import Progress
 
 
@@ -55,7 +56,9 @@ def clean(
     rejected_path = layout.cleaned / f"{source}.rejected.jsonl"
     ingested = _read_report(layout.ingested / f"{source}.report.json")
     progress = Progress(log, f"cleaning {source}", ingested.get("rows")) if log else None
-    funnel = clean_file(rows_path, kept_path, rejected_path, profile.cleaning, progress=progress)
+    cleaning = source_cleaning(layout.raw, source, profile.cleaning)
+    cleaned = clean_file(rows_path, kept_path, rejected_path, cleaning, progress=progress)
+    funnel = cleaned.funnel
     figures = {
         "records_read": ingested.get("records_read", funnel.rows_in),
         "quarantined": ingested.get("quarantined", 0),
@@ -63,17 +66,34 @@ def clean(
         "rows_out": funnel.rows_out,
         "removed": dict(sorted(funnel.removed.items())),
         "funnel": funnel.as_rows(),
+        "length_bounds": cleaned.bounds.as_dict(),
     }
     report_path = _write_report(layout.cleaned / f"{source}.report.json", figures)
     removed_share = 1 - funnel.rows_out / max(funnel.rows_in, 1)
-    if removed_share > profile.cleaning.max_rejected_share:
+    if removed_share > cleaning.max_rejected_share:
         reason, count = funnel.removed.most_common(1)[0]
         raise SourceError(
             f"Cleaning source {source!r} removed {removed_share:.0%} of its rows (limit "
-            f"{profile.cleaning.max_rejected_share:.0%}); most by {reason!r} ({count} rows, see {rejected_path}). "
-            "Check the source's field mapping or adjust the cleaning thresholds in the profile."
+            f"{cleaning.max_rejected_share:.0%}); most by {reason!r} ({count} rows, see {rejected_path}). "
+            "Check the source's field mapping, or adjust the cleaning settings (tuneforge.yaml's cleaning section, or "
+            "a cleaning section in the source's source.yaml)."
         )
     return StageReport(outputs=[kept_path, rejected_path, report_path], figures=figures)
+
+
+def applied_cleaning(layout: Layout, source: str, profile: Profile) -> CleaningConfig:
+    """The settings ``source`` was cleaned with: the project's, its source.yaml's, and the length bounds its
+    cleaning report records."""
+    cleaning = source_cleaning(layout.raw, source, profile.cleaning)
+    bounds = _read_report(layout.cleaned / f"{source}.report.json").get("length_bounds")
+    return LengthBounds.from_dict(bounds).apply(cleaning) if bounds else cleaning
+
+
+def pooled_cleaning(layout: Layout, sources: list[str], profile: Profile) -> CleaningConfig:
+    """Settings every cleaned source satisfies: the profile's, with the union of the sources' length bounds."""
+    reports = [_read_report(layout.cleaned / f"{source}.report.json") for source in sources]
+    union = LengthBounds.union(LengthBounds.from_dict(r["length_bounds"]) for r in reports if "length_bounds" in r)
+    return union.apply(profile.cleaning) if union else profile.cleaning
 
 
 def curate(layout: Layout, sources: list[str], profile: Profile) -> StageReport:

@@ -14,23 +14,52 @@ from tuneforge.modeling.prompts import EncodedExample
 WINDOW_BATCHES = 50  # rows are sorted by length within windows of this many batches, then batches are shuffled
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> Iterator[list[int]]:
-    """Endless stream of index batches: each epoch shuffles, sorts windows by length and shuffles the batches."""
+def length_grouped_batches(
+    lengths: list[int], batch_size: int, seed: int, max_tokens: int | None = None
+) -> Iterator[list[int]]:
+    """Endless stream of index batches: each epoch shuffles, sorts windows by length and shuffles the batches.
+    With ``max_tokens``, a batch holds as many rows as fit that many padded tokens (at least one); otherwise
+    ``batch_size`` rows."""
     rng = random.Random(seed)
-    window = batch_size * WINDOW_BATCHES
     while True:
-        order = list(range(len(lengths)))
-        rng.shuffle(order)
-        batches = []
-        for start in range(0, len(order), window):
-            chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
-            batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-        rng.shuffle(batches)
-        yield from batches
+        yield from _epoch(rng, lengths, batch_size, max_tokens)
+
+
+def batches_per_epoch(lengths: list[int], batch_size: int, seed: int, max_tokens: int | None = None) -> int:
+    """Batches in the stream's first epoch (later epochs pack within a batch or two of it)."""
+    return len(_epoch(random.Random(seed), lengths, batch_size, max_tokens))
+
+
+def _epoch(rng: random.Random, lengths: list[int], batch_size: int, max_tokens: int | None) -> list[list[int]]:
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * WINDOW_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
+        batches.extend(_pack(chunk, lengths, max_tokens) if max_tokens else
+                       [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)])
+    rng.shuffle(batches)
+    return batches
+
+
+def _pack(ascending: list[int], lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Consecutive rows (sorted by length, so the newest is the longest) while rows × longest fits."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in ascending:
+        if current and (len(current) + 1) * lengths[index] > max_tokens:
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def step_batches(
-    lengths: list[int], batch_size: int, seed: int, micro_batches: int, rank: int, world_size: int, start_step: int
+    lengths: list[int], batch_size: int, seed: int, micro_batches: int, rank: int, world_size: int, start_step: int,
+    max_tokens: int | None = None,
 ) -> Iterator[list[list[int]]]:
     """This process's micro-batches for each optimizer step, from ``start_step`` on.
 
@@ -38,7 +67,7 @@ def step_batches(
     process r keeps every world_size-th of them. Skipping to ``start_step`` only advances index lists, so resuming is
     instant and sees exactly the batches an uninterrupted run would.
     """
-    stream = length_grouped_batches(lengths, batch_size, seed)
+    stream = length_grouped_batches(lengths, batch_size, seed, max_tokens)
     per_step = micro_batches * world_size
     for _ in itertools.islice(stream, start_step * per_step):
         pass

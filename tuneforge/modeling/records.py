@@ -88,6 +88,7 @@ class TrainingResult:
     mlflow_run_id: str | None = None
     instructions: dict[str, str] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    plan: dict = field(default_factory=dict)  # tuneforge.modeling.plan.TrainingPlan: why this many steps
 
 
 def save_training_result(result: TrainingResult, adapter_dir: Path) -> None:

@@ -28,11 +28,12 @@ import torch
 
 from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import Example, read_examples
-from tuneforge.modeling.batching import collate, step_batches
+from tuneforge.modeling.batching import batches_per_epoch, collate, step_batches
 from tuneforge.modeling.checkpoint import load_latest_checkpoint, remove_checkpoints, save_checkpoint
 from tuneforge.modeling.device import autocast, pick_device, training_precision
 from tuneforge.modeling.fast_dropout import use_uniform_mask_dropout
 from tuneforge.modeling.loading import load_for_training, use_4bit
+from tuneforge.modeling.plan import PROBE_STEPS, TrainingPlan, fit_time_budget, learning_rate_factor, plan_training
 from tuneforge.modeling.preflight import (
     TrainingConfigError,
     check_against_model,
@@ -66,6 +67,7 @@ class LoopState:
     best_step: int = 0
     validations_without_improvement: int = 0
     mlflow_run_id: str | None = None
+    plan: dict = field(default_factory=dict)  # a TrainingPlan; its steps may shrink once the first steps are timed
 
 
 def encode_rows(tokenizer, rows: list[Example], instructions: dict[str, str], max_seq_len: int) -> list[EncodedExample]:
@@ -156,7 +158,7 @@ def run_training(job: TrainingJob, reporters: list[Reporter] | tuple[Reporter, .
 def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loop: LoopState, report) -> TrainingResult:
     from accelerate.utils import set_seed
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-    from transformers import AutoTokenizer, get_scheduler
+    from transformers import AutoTokenizer
 
     rank, world = accelerator.process_index, accelerator.num_processes
     train_rows, validation_rows = read_examples(Path(job.train_path)), read_examples(Path(job.validation_path))
@@ -179,7 +181,14 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    schedule = get_scheduler(config.lr_schedule, optimizer, config.warmup_steps, config.max_steps)
+    lengths = [len(e.input_ids) for e in train_set]
+    max_tokens = config.batch_size * config.max_seq_len if config.batching == "tokens" else None
+    if not loop.plan:
+        steps_per_epoch = math.ceil(batches_per_epoch(lengths, config.batch_size, config.seed, max_tokens)
+                                    / (config.gradient_accumulation_steps * world))
+        loop.plan = plan_training(len(train_set), steps_per_epoch, config).as_dict()
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(
+        step, config.warmup_steps, loop.plan["steps"], config.lr_schedule))
     best_weights = None
     if checkpoint:
         set_peft_model_state_dict(model, checkpoint["adapter"])
@@ -195,12 +204,14 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
     model = accelerator.prepare(model)
 
     result = TrainingResult(
-        adapter_dir=job.out_dir, steps=config.max_steps, precision="bf16" if bf16 else "fp32",
+        adapter_dir=job.out_dir, steps=loop.plan["steps"], precision="bf16" if bf16 else "fp32",
         device=str(accelerator.device), world_size=world, instructions=job.instructions, config=config.model_dump(),
         resumed_from_step=resumed_from,
     )
-    report.log(f"training {len(train_set)} rows on {world} × {accelerator.device} ({result.precision}), "
-               f"{config.max_steps} steps of {config.batch_size} × {config.gradient_accumulation_steps} × {world} rows")
+    batch = f"{max_tokens} padded tokens" if max_tokens else f"{config.batch_size} rows"
+    report.log(f"training {len(train_set)} rows on {world} × {accelerator.device} ({result.precision}), micro-batches "
+               f"of {batch} × {config.gradient_accumulation_steps} × {world}; plan: "
+               f"{TrainingPlan(**loop.plan).describe()}")
 
     def validate(step: int) -> float:
         loss = mean_loss(model, validation_set, pad_id, config.batch_size, accelerator, bf16)
@@ -213,15 +224,16 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
         loop.validation_loss_before = validate(0)
         report.log(f"validation loss before training: {loop.validation_loss_before:.4f}")
 
-    batches = step_batches([len(e.input_ids) for e in train_set], config.batch_size, config.seed,
-                           config.gradient_accumulation_steps, rank, world, loop.step)
+    batches = step_batches(lengths, config.batch_size, config.seed, config.gradient_accumulation_steps, rank, world,
+                           loop.step, max_tokens)
     params = [p for p in model.parameters() if p.requires_grad]
-    log_every = max(1, config.max_steps // LOG_LINES)
+    log_every = max(1, loop.plan["steps"] // LOG_LINES)
+    probe_start = 0.0
     model.train()
     clock = time.perf_counter() - loop.seconds
     session_start, session_tokens = time.perf_counter(), 0
     try:
-        while loop.step < config.max_steps:
+        while loop.step < loop.plan["steps"]:
             micro_batches = next(batches)
             totals = _accumulate_gradients(model, [[train_set[i] for i in ids] for ids in micro_batches], pad_id,
                                            accelerator, bf16)
@@ -239,10 +251,16 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
             rate = session_tokens / max(time.perf_counter() - session_start, 1e-9)
             report.metrics(loop.step, {"train/loss": step_loss, "train/learning_rate": schedule.get_last_lr()[0],
                                        "train/tokens_per_second": rate})
-            if loop.step % log_every == 0 or loop.step == config.max_steps:
+            if loop.step == resumed_from + 1:
+                probe_start = time.perf_counter()
+            elif loop.step == resumed_from + PROBE_STEPS and loop.plan["seconds_per_step"] is None:
+                _fit_plan_to_budget(loop, config, accelerator, (time.perf_counter() - probe_start) / (PROBE_STEPS - 1),
+                                    report)
+                log_every = max(1, loop.plan["steps"] // LOG_LINES)
+            if loop.step % log_every == 0 or loop.step == loop.plan["steps"]:
                 seconds_per_step = (time.perf_counter() - session_start) / (loop.step - resumed_from)
-                eta = (config.max_steps - loop.step) * seconds_per_step
-                report.log(f"step {loop.step}/{config.max_steps} loss {step_loss:.4f} "
+                eta = (loop.plan["steps"] - loop.step) * seconds_per_step
+                report.log(f"step {loop.step}/{loop.plan['steps']} loss {step_loss:.4f} "
                            f"lr {schedule.get_last_lr()[0]:.2e} {rate:.0f} tokens/s, ETA {eta:.0f}s")
             if validation_set and config.eval_every and loop.step % config.eval_every == 0:
                 best_weights = _track_best(loop, validate(loop.step), config, model, accelerator,
@@ -255,7 +273,7 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
                                f"{loop.validations_without_improvement} validations (best {loop.best_loss:.4f} "
                                f"at step {loop.best_step})")
                     break
-            if config.checkpoint_every and loop.step % config.checkpoint_every == 0 and loop.step < config.max_steps:
+            if config.checkpoint_every and loop.step % config.checkpoint_every == 0 and loop.step < loop.plan["steps"]:
                 loop.seconds = time.perf_counter() - clock
                 _save_checkpoint(job, config, loop, model, optimizer, schedule, best_weights, accelerator)
     except (torch.OutOfMemoryError, RuntimeError) as error:
@@ -281,6 +299,7 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
     result.train_loss_curve, result.validation_curve = loop.train_loss_curve, loop.validation_curve
     result.validation_loss_before, result.mlflow_run_id = loop.validation_loss_before, loop.mlflow_run_id
     result.trained_tokens, result.seconds = loop.trained_tokens, loop.seconds
+    result.steps, result.plan = loop.step, loop.plan
     result.tokens_per_second = session_tokens / max(time.perf_counter() - session_start, 1e-9)
     result.peak_memory_mb = _peak_memory_mb(accelerator.device)
     if accelerator.is_main_process:
@@ -288,6 +307,17 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
         remove_checkpoints(Path(job.checkpoint_dir))
     accelerator.wait_for_everyone()
     return result
+
+
+def _fit_plan_to_budget(loop: LoopState, config: TrainingConfig, accelerator, seconds_per_step: float, report) -> None:
+    """Shorten the plan to the time budget at the slowest process's measured speed."""
+    if accelerator.num_processes > 1:
+        seconds_per_step = accelerator.gather(torch.tensor([seconds_per_step], device=accelerator.device)).max().item()
+    planned = loop.plan["steps"]
+    loop.plan = fit_time_budget(TrainingPlan(**loop.plan), seconds_per_step, config.time_budget_minutes).as_dict()
+    if loop.plan["steps"] < planned:
+        report.log(f"time budget of {config.time_budget_minutes:g} minutes at {seconds_per_step:.2f} s per step: "
+                   f"{loop.plan['steps']} steps instead of {planned}")
 
 
 def _accumulate_gradients(

@@ -6,6 +6,7 @@ import great_expectations.expectations as gxe
 import pandas as pd
 from great_expectations.expectations import Expectation
 
+from tuneforge.corpus.lengths import UNBOUNDED
 from tuneforge.corpus.pii import RESIDUAL_PATTERNS
 from tuneforge.profiles import CleaningConfig, ValidationConfig
 from tuneforge.validation.frames import COLUMN_TYPES, NON_NULL_COLUMNS
@@ -22,20 +23,12 @@ def row_checks(cleaning: CleaningConfig, *, curated: bool) -> list[Check]:
         checks.append((gxe.ExpectColumnToExist(column=column), "schema"))
         checks.append((gxe.ExpectColumnValuesToBeOfType(column=column, type_=type_name), f"type {type_name}"))
     checks += [(gxe.ExpectColumnValuesToNotBeNull(column=column), "no nulls") for column in NON_NULL_COLUMNS]
+    checks.append(
+        (gxe.ExpectColumnValuesToBeUnique(column="id"), "ids unique across all splits" if curated else "ids unique")
+    )
     checks += [
-        (gxe.ExpectColumnValuesToBeUnique(column="id"), "ids unique across all splits" if curated else "ids unique"),
-        (
-            gxe.ExpectColumnValuesToBeBetween(
-                column="document_words", min_value=cleaning.min_document_words, max_value=cleaning.max_document_words
-            ),
-            f"document words in [{cleaning.min_document_words}, {cleaning.max_document_words}]",
-        ),
-        (
-            gxe.ExpectColumnValuesToBeBetween(
-                column="summary_words", min_value=cleaning.min_summary_words, max_value=cleaning.max_summary_words
-            ),
-            f"summary words in [{cleaning.min_summary_words}, {cleaning.max_summary_words}]",
-        ),
+        _length_check("document", cleaning.min_document_words, cleaning.max_document_words),
+        _length_check("summary", cleaning.min_summary_words, cleaning.max_summary_words),
     ]
     checks += [
         (gxe.ExpectColumnValuesToNotMatchRegex(column=column, regex=pattern), f"residual PII: {kind}")
@@ -57,6 +50,16 @@ def row_checks(cleaning: CleaningConfig, *, curated: bool) -> list[Check]:
             )
         )
     return checks
+
+
+def _length_check(text: str, low: int | None, high: int | None) -> Check:
+    """Word counts within the bounds cleaning applied (learned per source, or configured)."""
+    low = low or 1
+    high = high if high is not None and high < UNBOUNDED else None
+    return (
+        gxe.ExpectColumnValuesToBeBetween(column=f"{text}_words", min_value=low, max_value=high),
+        f"{text} words in [{low}, {high if high is not None else 'no limit'}]",
+    )
 
 
 def share_checks(shares: pd.DataFrame, validation: ValidationConfig) -> list[Check]:
