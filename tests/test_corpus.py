@@ -133,6 +133,21 @@ def test_configured_bounds_win_over_learned_ones_and_few_rows_learn_nothing(tmp_
     assert few.bounds.document.low_from == "none" and few.funnel.rows_out == 5
 
 
+def test_notes_longer_than_their_dialogue_are_kept_where_the_source_often_has_them(tmp_path):
+    rng = random.Random(1)
+    rows = []
+    for i in range(60):
+        dialogue = prose(i, rng.randint(60, 120))
+        note_words = len(dialogue.split()) * (rng.choice([0.2, 0.4, 1.1, 1.3]))
+        rows.append(row(i, document=dialogue, summary=prose(1000 + i, int(note_words))))
+    rows.append(row(99, document=prose(99, 30), summary=prose(1099, 1500)))  # 45 times the dialogue: a mix-up
+    cleaned, kept, rejected = run_clean(tmp_path, rows, CleaningConfig())
+    assert list(rejected) == ["s/99"] and rejected["s/99"]["reason"] == "summary_not_shorter"
+    assert len(kept) == 60
+    _, _, rejected = run_clean(tmp_path, rows, CleaningConfig(max_summary_document_ratio=0.9))
+    assert len(rejected) > 10, "a configured ceiling still applies"
+
+
 def test_a_tight_length_distribution_keeps_rows_twice_as_long(tmp_path):
     rows = [row(i, document=prose(i, 50)) for i in range(40)] + [row(40, document=prose(40, 100))]
     funnel, kept, _ = run_clean(tmp_path, rows, CleaningConfig())

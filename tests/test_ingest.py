@@ -433,19 +433,18 @@ def test_binary_and_unsupported_files_are_quarantined_unread(tmp_path):
     assert "'.png' are not read" in quarantine[2]["detail"] and "without an extension" in quarantine[3]["detail"]
 
 
-def test_duplicate_ids_are_quarantined_naming_the_first_occurrence(tmp_path):
+def test_duplicate_ids_in_one_file_are_quarantined_naming_the_first_occurrence(tmp_path):
     source = raw_source(tmp_path)
-    write_lines(source / "a.jsonl", good(2))
     # Same ids, different content (a repeat with the same content too is a duplicate_record note, tested below).
-    write_lines(source / "b.jsonl", [dict(good(1)[0], summary="another summary"),
+    write_lines(source / "a.jsonl", [*good(2), dict(good(1)[0], summary="another summary"),
                                      {"document": DOC, "summary": "s", "group": "g1"},
                                      {"document": DOC, "summary": "s", "group": "g2"}])
     _, rows, quarantine = ingest(source)
     assert len(rows) == 3
     assert [(q["file"], q["line"], q["reason"]) for q in quarantine] == [
-        ("b.jsonl", 1, "duplicate_id"), ("b.jsonl", 3, "duplicate_id")]
+        ("a.jsonl", 3, "duplicate_id"), ("a.jsonl", 5, "duplicate_id")]
     assert quarantine[0]["detail"] == "id 's/p0' was already read at a.jsonl:1"
-    assert quarantine[1]["detail"].endswith("already read at b.jsonl:2 (records without an id get a hash of source, "
+    assert quarantine[1]["detail"].endswith("already read at a.jsonl:4 (records without an id get a hash of source, "
                                             "document and summary: this pair appears twice)")
 
 
@@ -830,20 +829,20 @@ def test_empty_files_beside_good_data_are_noted_not_counted_as_bad(tmp_path):
     assert report.as_dict()["noted"] == {"empty_file": 5} and report.as_dict()["bad_share"] == 0.0
 
 
-def test_exact_repeat_is_a_noted_duplicate_record_and_same_id_other_content_a_clash(tmp_path):
+def test_ids_restarting_in_each_file_are_qualified_by_file_and_exact_repeats_noted(tmp_path):
     source = raw_source(tmp_path)
     write_lines(source / "a.jsonl", good(2))
-    write_lines(source / "b.jsonl", [good(1)[0], dict(good(2)[1], summary="a different summary")])
-    report, rows, quarantine = ingest(source)
-    assert [r["id"] for r in rows] == ["s/p0", "s/p1"]
+    write_lines(source / "b.jsonl", [good(1)[0], dict(good(2)[1], summary="a different summary"),
+                                     dict(good(2)[1], summary="a different summary")])
+    report, rows, quarantine = ingest(source, max_bad_share=0.0)
+    assert [(r["id"], r["group"]) for r in rows] == [("s/p0", "p0"), ("s/p1", "p1"), ("s/p1@b.jsonl", "p1@b.jsonl")]
     assert [(q["file"], q["line"], q["reason"]) for q in quarantine] == [
-        ("b.jsonl", 1, "duplicate_record"), ("b.jsonl", 2, "duplicate_id")]
+        ("b.jsonl", 1, "duplicate_record"), ("b.jsonl", 3, "duplicate_record")]
     assert quarantine[0]["detail"].startswith("an exact repeat of the record at a.jsonl:1 (the same id 's/p0'")
-    assert quarantine[1]["detail"] == "id 's/p1' was already read at a.jsonl:2"
-    assert report.noted == {"duplicate_record": 1} and report.bad == 1
-    assert report.bad_share == pytest.approx(1 / 3)
-    with pytest.raises(SourceError, match=r"1 of 3 records .*first at b\.jsonl:2: id 's/p1'.*\(duplicate_id 1\)"):
-        ingest(source, max_bad_share=0.2)
+    assert quarantine[1]["detail"].startswith("an exact repeat of the record at b.jsonl:2 (the same id "
+                                              "'s/p1@b.jsonl'")
+    assert report.qualified_ids == {"b.jsonl": 1} and report.as_dict()["qualified_ids"] == {"b.jsonl": 1}
+    assert report.noted == {"duplicate_record": 2} and report.bad == 0
 
 
 def test_exact_repeats_alone_do_not_fail_a_strict_source(tmp_path):

@@ -1,6 +1,9 @@
 """How long training runs and how batches are sized: epochs from the data, the time budget, token-sized batches."""
 
+import json
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from training_support import training_job
@@ -13,7 +16,9 @@ from tuneforge.modeling.plan import (
     learning_rate_factor,
     plan_training,
 )
+from tuneforge.modeling.preflight import TrainingConfigError
 from tuneforge.modeling.records import load_training_result
+from tuneforge.modeling.reporting import LogReporter
 from tuneforge.modeling.train import run_training
 from tuneforge.profiles import TrainingConfig
 
@@ -53,13 +58,15 @@ def test_configured_epochs_and_max_steps_win_and_the_plan_says_what_bounds_it():
     assert "32 steps (max_steps): 3 epochs (learned: 500 rows, 3 epochs) of 125 steps" in plan.describe()
 
 
-def test_the_time_budget_cuts_the_steps_to_what_fits():
-    plan = plan_training(500, 125, TrainingConfig())
-    cut = fit_time_budget(plan, seconds_per_step=6.0, budget_minutes=5)
+def test_the_time_budget_cuts_the_steps_to_what_fits_and_a_later_measurement_can_restore_them():
+    planned = plan_training(500, 125, TrainingConfig())
+    cut = fit_time_budget(planned, planned, seconds_per_step=6.0, budget_minutes=5, done=PROBE_STEPS)
     assert (cut.steps, cut.limited_by, cut.seconds_per_step) == (50, "time_budget", 6.0)
-    assert fit_time_budget(plan, 0.1, 5).steps == 375, "a budget that is not reached changes nothing"
-    assert fit_time_budget(plan, 600.0, 5).steps == PROBE_STEPS, "never fewer steps than those already timed"
-    assert fit_time_budget(plan, 6.0, None).steps == 375
+    faster = fit_time_budget(cut, planned, seconds_per_step=3.0, budget_minutes=5, done=24)
+    assert (faster.steps, faster.limited_by) == (100, "time_budget")
+    assert fit_time_budget(cut, planned, 0.1, 5, 24) == replace(planned, seconds_per_step=0.1), "budget not reached"
+    assert fit_time_budget(planned, planned, 600.0, 5, PROBE_STEPS).steps == PROBE_STEPS, "never below the done steps"
+    assert fit_time_budget(planned, planned, 6.0, None, PROBE_STEPS).steps == 375
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "linear"])
@@ -73,11 +80,29 @@ def test_the_learning_rate_warms_up_and_decays_to_zero_at_the_planned_end(schedu
 
 
 def test_a_run_stops_at_its_time_budget_and_records_its_plan(tmp_path, smoke_base_models):
-    # 48 rows learn 3 epochs; a budget of about a hundredth of a second per step lets no more than the probe run.
+    # 48 rows learn 3 epochs (36 steps); a budget of a hundredth of a second lets no more than the probe run.
     job = training_job(tmp_path, smoke_base_models, max_steps=None, time_budget_minutes=0.0002, checkpoint_every=0)
     result = run_training(job)
     plan = load_training_result(tmp_path / "adapter").plan
     assert plan["limited_by"] == "time_budget" and plan["seconds_per_step"] > 0
     assert plan["epochs"] == 3 and plan["epochs_from"].startswith("learned: 48 rows")
-    assert result.steps == plan["steps"] == math.floor(max(PROBE_STEPS, 0.0002 * 60 / plan["seconds_per_step"]))
+    assert result.steps == plan["steps"] == max(PROBE_STEPS, math.floor(0.0002 * 60 / plan["seconds_per_step"]))
     assert len(result.train_loss_curve) == result.steps
+
+
+def test_rows_whose_summary_cannot_fit_are_left_out_and_said(tmp_path, smoke_base_models):
+    job = training_job(tmp_path, smoke_base_models, max_steps=2, checkpoint_every=0)
+    train = [json.loads(line) for line in Path(job.train_path).read_text().splitlines()]
+    train[0]["summary"] = " ".join(["alpha beta gamma"] * 60)  # ~180 tokens, over the smoke max_seq_len of 128
+    Path(job.train_path).write_text("".join(json.dumps(row) + "\n" for row in train))
+    lines: list[str] = []
+    run_training(job, [LogReporter(lines.append)])
+    assert any(line.startswith("left out 1 of 48 rows whose summary does not fit training.max_seq_len=128")
+               and "r0" in line for line in lines), lines
+    assert any("training 47 rows" in line for line in lines)
+
+    for row in train:
+        row["summary"] = train[0]["summary"]
+    Path(job.train_path).write_text("".join(json.dumps(row) + "\n" for row in train))
+    with pytest.raises(TrainingConfigError, match="no training row's summary fits training.max_seq_len=128"):
+        run_training(job)

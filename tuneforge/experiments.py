@@ -18,6 +18,7 @@ from tuneforge.modeling.preflight import parse_training_config
 from tuneforge.profiles import TrainingConfig
 
 DEFAULT_EXPERIMENT = "baseline"
+ENTRY_KEYS = ("description", "training", "instruction", "instructions")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
@@ -30,6 +31,12 @@ class Experiment:
     name: str
     description: str = ""
     training: dict[str, Any] = field(default_factory=dict)
+    instruction: str | None = None  # every source's instruction in this experiment
+    instructions: dict[str, str] = field(default_factory=dict)  # per source, over ``instruction``
+
+    def instruction_for(self, source: str, otherwise: str) -> str:
+        """This experiment's instruction for ``source``, else ``otherwise`` (the project's)."""
+        return self.instructions.get(source) or self.instruction or otherwise
 
     def config(self, profile_training: TrainingConfig, overrides: dict[str, Any] | None = None) -> TrainingConfig:
         """The profile's settings, then this experiment's, then launch-time ``overrides`` (None values ignored)."""
@@ -55,13 +62,22 @@ def load_experiments(path: Path) -> dict[str, Experiment]:
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise ExperimentsError(f"{where}: names are lower-case letters, digits, '.', '_' or '-' (a partition key)")
         entry = entry or {}
-        unknown = sorted(set(entry) - {"description", "training"})
-        if not isinstance(entry, dict) or unknown:
-            raise ExperimentsError(f"{where}: only 'description' and 'training' are allowed, found {unknown}")
+        unknown = sorted(set(entry) - set(ENTRY_KEYS)) if isinstance(entry, dict) else ["(not a mapping)"]
+        if unknown:
+            raise ExperimentsError(f"{where}: only {', '.join(ENTRY_KEYS)} are allowed, found {unknown}")
         training = entry.get("training") or {}
         if not isinstance(training, dict):
             raise ExperimentsError(f"{where}: 'training' must be a mapping of hyperparameters")
-        experiments[name] = Experiment(name, str(entry.get("description", "")), dict(training))
+        instruction = entry.get("instruction")
+        if instruction is not None and (not isinstance(instruction, str) or not instruction.strip()):
+            raise ExperimentsError(f"{where}: 'instruction' must be a non-empty string")
+        instructions = entry.get("instructions") or {}
+        if not isinstance(instructions, dict) or not all(
+            isinstance(text, str) and text.strip() for text in instructions.values()
+        ):
+            raise ExperimentsError(f"{where}: 'instructions' must map source names to non-empty strings")
+        experiments[name] = Experiment(name, str(entry.get("description", "")), dict(training), instruction,
+                                       {str(source): text for source, text in instructions.items()})
     return experiments
 
 

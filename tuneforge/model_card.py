@@ -47,6 +47,8 @@ class ModelLineage:
     cleaning_funnel: list[dict[str, Any]] = field(default_factory=list)
     # Training.
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    instructions: dict[str, str] = field(default_factory=dict)  # source -> instruction the adapter was trained with
+    prompts: dict[str, str] = field(default_factory=dict)  # source -> its MLflow prompt version (prompts:/name/v)
     # Evaluation: per model label ("candidate", "base", "champion"), as in the evaluation report's ModelScores.
     metrics: dict[str, dict[str, Interval]] = field(default_factory=dict)  # label -> metric -> (mean, low, high)
     confidence: float | None = 0.95
@@ -70,6 +72,7 @@ def render_model_card(lineage: ModelLineage) -> str:
         _base_model_section(lineage),
         _data_section(lineage),
         _hyperparameters_section(lineage),
+        _prompts_section(lineage),
         _evaluation_section(lineage),
         _decision_section(lineage),
         _intended_use_section(lineage),
@@ -188,6 +191,16 @@ def _hyperparameters_section(lineage: ModelLineage) -> str:
         return f"## Training hyperparameters\n\n{UNKNOWN}"
     rows = [f"| {name} | `{_value_text(value)}` |" for name, value in lineage.hyperparameters.items()]
     return "\n".join(["## Training hyperparameters", "", "| name | value |", "|---|---|", *rows])
+
+
+def _prompts_section(lineage: ModelLineage) -> str:
+    if not lineage.instructions:
+        return f"## Prompts\n\n{UNKNOWN}"
+    rows = [f"| {source} | {instruction} | `{lineage.prompts.get(source, 'not registered')}` |"
+            for source, instruction in sorted(lineage.instructions.items())]
+    return "\n".join(["## Prompts", "", "The instruction each source's documents were given, in training and at "
+                      "inference, and its version in the MLflow prompt registry.", "",
+                      "| source | instruction | prompt version |", "|---|---|---|", *rows])
 
 
 def _evaluation_section(lineage: ModelLineage) -> str:

@@ -8,6 +8,7 @@ models so they validate on construction and can be overridden field by field.
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -59,8 +60,10 @@ class CleaningConfig(BaseModel):
         "web pages; a paper's abstract, introduction and conclusion restate each other (0.15 drops 6% of ACLSum, "
         "0.25 one paper, 0.3 none).",
     )
-    max_summary_document_ratio: float = Field(
-        0.9, gt=0.0, description="A summary longer than this share of its document (in words) is not a summary."
+    max_summary_document_ratio: float | None = Field(
+        None, gt=0.0, description="A summary longer than this share of its document (in words) is not a summary. "
+        "None: learned from the source (twice its 95th-percentile ratio, and at least 0.9), so notes that run longer "
+        "than a short dialogue are kept.",
     )
     near_duplicate_threshold: float = Field(
         0.8, gt=0.0, le=1.0,
@@ -183,7 +186,7 @@ class TrainingConfig(BaseModel):
     )
     max_steps: int | None = Field(None, ge=1, description="Caps the optimizer steps the epochs give (None: no cap).")
     time_budget_minutes: float | None = Field(
-        5.0, gt=0.0, description="Optimizer steps are cut to what fits this budget at the speed measured on the "
+        8.0, gt=0.0, description="Optimizer steps are cut to what fits this budget at the speed measured on the "
         "first steps (validation and saving not counted); None: no budget. The schedule follows the cut plan.",
     )
     batch_size: int = Field(
@@ -252,12 +255,37 @@ class EvaluationConfig(BaseModel):
         "of the outputs differ (faster on some machines, but not reproducible across batch sizes).",
     )
     decoding: DecodingConfig = DecodingConfig()
+    prompt_variants: dict[str, str] = Field(
+        default_factory=dict, description="Zero-shot prompt engineering: name -> instruction given to the base model "
+        "(for every source; '{instruction}' stands for the source's own). Each variant is scored beside the adapter "
+        "as 'base-<name>', so a report shows whether a prompt alone closes the gap. Names: lower-case letters, "
+        "digits and '-'.",
+    )
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Level of the bootstrap confidence intervals.")
     bootstrap_resamples: int = Field(2000, ge=100, description="Resamples for intervals and paired tests.")
     seed: int = Field(0, description="Seeds the bootstrap, so a report is reproducible.")
     lead_sentences: int = Field(1, ge=1, description="Sentences of the extractive lead baseline.")
     repeated_ngram: int = Field(3, ge=2, description="An output repeating a word n-gram of this size is degenerate.")
     samples_shown: int = Field(3, ge=0, description="Largest wins and losses shown side by side in the report.")
+
+    @field_validator("prompt_variants")
+    @classmethod
+    def _variant_names_are_labels(cls, variants: dict[str, str]) -> dict[str, str]:
+        for name, text in variants.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", name):
+                raise ValueError(f"prompt variant name {name!r}: use lower-case letters, digits and '-' (it becomes "
+                                 "the model label and MLflow metric prefix)")
+            if not text.strip():
+                raise ValueError(f"prompt variant {name!r} is empty")
+        return variants
+
+
+VARIANT_PREFIX = "base-"
+
+
+def variant_instructions(variant: str, instructions: dict[str, str]) -> dict[str, str]:
+    """The instruction of each source under a prompt variant ('{instruction}' stands for the source's own)."""
+    return {source: variant.replace("{instruction}", instruction) for source, instruction in instructions.items()}
 
 
 GUARDS = ("degenerate_rate", "unsupported_number_share", "unsupported_entity_share", "safety_flag_rate")

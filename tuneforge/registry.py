@@ -21,10 +21,12 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from tuneforge import prompt_registry
 from tuneforge.layout import Layout
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
+PROMPT_TAG = "prompt."
 LOCK_TIMEOUT_SECONDS = 600
 
 
@@ -52,6 +54,11 @@ class RegisteredModel:
         return self.tags.get("export_dir", "")
 
 
+def prompts_of(model: RegisteredModel) -> dict[str, str]:
+    """Source -> the prompt version the model's adapter was trained with (from its version tags)."""
+    return {key.removeprefix(PROMPT_TAG): uri for key, uri in model.tags.items() if key.startswith(PROMPT_TAG)}
+
+
 @dataclass
 class Candidate:
     """What a promotion registers: the adapter, its merged export, and what to record about them."""
@@ -62,6 +69,7 @@ class Candidate:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[Path] = field(default_factory=list)  # files logged beside the adapter (report, model card)
+    prompts: dict[str, str] = field(default_factory=dict)  # source -> the prompt version it was trained with
 
 
 @dataclass
@@ -173,6 +181,7 @@ class ChampionRegistry:
             if current is not None:
                 self.client.set_registered_model_alias(self.model_name, PREVIOUS, current.version)
             self.client.set_registered_model_alias(self.model_name, CHAMPION, version)
+            prompt_registry.set_alias(self.client, candidate.prompts)
             self._sync_export_link()
             self._audit("promote", version, found, {"adapter_dir": str(candidate.adapter_dir),
                                                     "export_dir": str(candidate.export_dir), **candidate.tags})
@@ -197,6 +206,7 @@ class ChampionRegistry:
                     "re-materialize merged_export for its adapter, or roll back to another version with --to"
                 )
             self.client.set_registered_model_alias(self.model_name, CHAMPION, target.version)
+            prompt_registry.set_alias(self.client, prompts_of(target))
             before = self._champion_before(target.version)
             if before is None:
                 self.client.delete_registered_model_alias(self.model_name, PREVIOUS)
@@ -232,7 +242,7 @@ class ChampionRegistry:
         except MlflowException:
             client.create_registered_model(self.model_name, description="LoRA adapters promoted by tuneforge")
         tags = {**candidate.tags, "adapter_dir": str(candidate.adapter_dir), "export_dir": str(candidate.export_dir),
-                "promoted_at": _now()}
+                "promoted_at": _now(), **{PROMPT_TAG + source: uri for source, uri in candidate.prompts.items()}}
         version = client.create_model_version(
             self.model_name, source=f"{run.info.artifact_uri}/adapter", run_id=run_id, tags=tags
         )
@@ -245,6 +255,14 @@ class ChampionRegistry:
         return self.client.create_experiment(self.experiment, artifact_location=self.layout.mlflow_artifacts.as_uri())
 
     # ------------------------------------------------------------------------------------------------ on disk
+
+    def register_prompts(self, instructions: dict[str, str], run_id: str | None = None) -> dict[str, str]:
+        """Each source's instruction as a prompt version (new only where the text changed), linked to ``run_id``."""
+        with self._lock():
+            uris = prompt_registry.register_instructions(self.client, instructions)
+        if run_id:
+            prompt_registry.link_to_run(self.client, run_id, uris)
+        return uris
 
     def _lock(self) -> FileLock:
         self.layout.models.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,7 @@ def raw_corpus(context: dg.AssetExecutionContext, workspace: Workspace, dvc: Dvc
             "quarantined": figures["quarantined"],
             "quarantine_reasons": dg.MetadataValue.md(_table(("reason", "records"), sorted(reasons.items()))),
             "files": dg.MetadataValue.json(figures["files"]),
+            "qualified_ids": dg.MetadataValue.json(figures.get("qualified_ids", {})),
             "dvc_raw_hash": raw_hash,
             "dvc_md5": file_digest(rows_path, "md5"),  # the digest DVC records, so the two can be compared
             "path": dg.MetadataValue.path(str(rows_path)),

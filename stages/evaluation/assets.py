@@ -18,6 +18,7 @@ from tuneforge.evaluation.rouge import metric_spec
 from tuneforge.evaluation.summary import ScoreTable, mlflow_metrics
 from tuneforge.fingerprint import fingerprint
 from tuneforge.hashing import file_digest
+from tuneforge.profiles import VARIANT_PREFIX, variant_instructions
 from tuneforge.promotion import decide, is_champion, is_comparable
 
 PROMOTION_GATE = "promotion_gate"
@@ -50,6 +51,8 @@ def evaluation_report(
     instructions = lora_adapter["instructions"]
     models = [
         ModelUnderTest("base", None, instructions),
+        *(ModelUnderTest(VARIANT_PREFIX + name, None, variant_instructions(variant, instructions))
+          for name, variant in sorted(profile.evaluation.prompt_variants.items())),
         ModelUnderTest("candidate", Path(lora_adapter["path"]), instructions),
     ]
     champion = champions.champion()

@@ -111,6 +111,7 @@ def promoted_model(
                           "run_id": context.run_id,
                           **{name: str(value) for name, value in scores["candidate"].items()}},
                     artifacts=[report_dir / REPORT_MD, report_dir / REPORT_HTML, Path(merged_export["card"])],
+                    prompts=candidate.get("prompts", {}),
                 ),
                 expected_champion=evaluation_report["champion_version"],
             )
@@ -158,6 +159,8 @@ def _lineage(context, profile, base_model: dict, adapter: dict, evaluation_repor
         split_sizes=manifest.get("sizes", {}),
         cleaning_funnel=manifest.get("funnel", []),
         hyperparameters=training.config if training else {},
+        instructions=adapter["instructions"],
+        prompts=adapter.get("prompts", {}),
         metrics={label: {metric: (m.scores[metric], *m.intervals[metric]) for metric in m.scores}
                  for label, m in report.models.items()},
         confidence=profile.evaluation.confidence,

@@ -88,8 +88,8 @@ def lora_adapter(
     splits = {split: layout.curated / f"{split}.jsonl" for split in ("train", "validation")}
     rows = {split: read_examples(path) for split, path in splits.items()}
     sources = sorted({row.source for split_rows in rows.values() for row in split_rows})
-    instructions = {source: profile.instruction_for(source, source_instruction(layout.raw, source))
-                    for source in sources}
+    instructions = {source: experiment.instruction_for(
+        source, profile.instruction_for(source, source_instruction(layout.raw, source))) for source in sources}
     # md5 as before: adapters already trained are stored under keys made from it (another digest retrains them all)
     inputs = {"base": base_model["sha256"], "train": file_digest(splits["train"], "md5"),
               "validation": file_digest(splits["validation"], "md5"), "training": training.model_dump(),
@@ -113,13 +113,14 @@ def lora_adapter(
         context.log.info(f"training adapter {key} for experiment {name!r} (config {hyper_hash}, "
                          f"{training.precision}): {_why_retrained(context, inputs)}")
         result = compute.train(context, job)
+    prompts = registry.open().register_prompts(instructions, None if reused else result.mlflow_run_id)
     return dg.Output(
-        {"path": str(adapter_dir), "fingerprint": key, "instructions": instructions, "experiment": name,
-         "config_hash": hyper_hash, "validation_loss": result.validation_loss},
+        {"path": str(adapter_dir), "fingerprint": key, "instructions": instructions, "prompts": prompts,
+         "experiment": name, "config_hash": hyper_hash, "validation_loss": result.validation_loss},
         metadata={**_training_metadata(result, registry), "adapter_dir": dg.MetadataValue.path(str(adapter_dir)),
                   "train_rows": len(rows["train"]),
                   "fingerprint": key, "experiment": name, "config_hash": hyper_hash, "reused": reused,
-                  "fingerprint_inputs": dg.MetadataValue.json(inputs),
+                  "fingerprint_inputs": dg.MetadataValue.json(inputs), "prompts": dg.MetadataValue.json(prompts),
                   **compute.describe()},
         data_version=dg.DataVersion(key),
     )

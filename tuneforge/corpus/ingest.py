@@ -34,7 +34,9 @@ Two kinds of quarantine entry are notes, not bad records (``NOTED_REASONS``): th
 the report and do not count toward ``max_bad_share``. ``empty_file``: a file without records (0 bytes, only
 whitespace, a CSV or sheet with only a header). ``duplicate_record``: a record repeating an earlier one exactly
 (the same id, document, summary, reference summaries and group); it is dropped and the first one kept. The same id
-with different content is an id clash, ``duplicate_id``, and a bad record. Every record read is written either as
+with different content in the same file is an id clash, ``duplicate_id``, and a bad record; in a later file it is
+another record (exports often number each file from 0): its id becomes ``<id>@<file>`` and the report counts it
+under ``qualified_ids``. Every record read is written either as
 a row or as a quarantine entry, so the files and the counts add up; that is why the notes go to the quarantine
 file rather than to a third one.
 
@@ -339,6 +341,18 @@ def to_example(record: RawRecord, mapping: FieldMapping, source: str) -> Example
                    references=references)
 
 
+def _encoded(example: Example) -> tuple[bytes, int]:
+    line = json.dumps(example.model_dump(), ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return line, _row_digest(line)
+
+
+def _qualified(example: Example, file: str) -> Example:
+    """``example`` with its id (and its group, when that was the id) qualified by the file it was read from."""
+    key = example.id.split("/", 1)[1]
+    return example.model_copy(update={"id": f"{example.id}@{file}",
+                                      "group": f"{key}@{file}" if example.group == key else example.group})
+
+
 def _has_id(record: RawRecord, mapping: FieldMapping) -> bool:
     return record.canonical or _lookup(record.data, mapping.id) not in (_MISSING, None, "")
 
@@ -434,6 +448,9 @@ class IngestReport:
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # file -> why it is not data (hidden, documentation)
     detected: dict[str, dict[str, str]] = field(default_factory=dict)  # file -> what its reader detected
+    # file -> rows whose id an earlier file already used for another record (exports often number each file from 0):
+    # read as their own records, with the id qualified by the file (``<id>@<file>``)
+    qualified_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def records_read(self) -> int:
@@ -463,6 +480,8 @@ class IngestReport:
             figures["noted"] = self.noted
         if self.detected:
             figures["detected"] = {file: dict(facts) for file, facts in self.detected.items()}
+        if self.qualified_ids:
+            figures["qualified_ids"] = dict(self.qualified_ids)
         return figures
 
 
@@ -503,14 +522,25 @@ class _Ingestion:
         if isinstance(example, Problem):
             self.quarantine(example)
             return
-        line = json.dumps(example.model_dump(), ensure_ascii=False, sort_keys=True).encode("utf-8")
-        digest = _row_digest(line)
-        if (first := self._seen.get(example.id)) is not None:
+        line, digest = _encoded(example)
+        first = self._seen.get(example.id)
+        qualified = first is not None and first >> 64 != digest and self._read_in_another_file(first) and _has_id(
+            record, self._mapping)
+        if qualified:
+            example = _qualified(example, record.file)
+            line, digest = _encoded(example)
+            first = self._seen.get(example.id)
+        if first is not None:
             self.quarantine(self._repeat(record, example, first, digest))
             return
+        if qualified:
+            self.report.qualified_ids[record.file] = self.report.qualified_ids.get(record.file, 0) + 1
         self._seen[example.id] = digest << 64 | (len(self.report.files) - 1) << 32 | (record.line or 0)
         self._rows.write(line + b"\n")
         self.report.rows += 1
+
+    def _read_in_another_file(self, packed: int) -> bool:
+        return packed >> 32 & 0xFFFFFFFF != len(self.report.files) - 1
 
     def _repeat(self, record: RawRecord, example: Example, first: int, digest: int) -> Problem:
         """The entry for a record whose id was read before: an exact repeat (a note), or an id clash."""

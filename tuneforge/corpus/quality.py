@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from tuneforge.corpus.lengths import UNBOUNDED
+from tuneforge.corpus.lengths import MIN_RATIO_CEILING, UNBOUNDED
 from tuneforge.profiles import CleaningConfig
 
 Problem = tuple[str, str] | None
@@ -34,11 +34,9 @@ def pair_problem(document_words: int, summary: str, document: str, config: Clean
             return reason, f"{what} has {value} words, outside [{low}, {high}]"
     if document in summary:
         return "summary_copies_document", "the summary repeats the whole document"
-    ratio = summary_words / document_words
-    if ratio > config.max_summary_document_ratio:
-        return "summary_not_shorter", (
-            f"summary is {ratio:.0%} of the document's length (limit {config.max_summary_document_ratio:.0%})"
-        )
+    ratio, limit = summary_words / document_words, config.max_summary_document_ratio or MIN_RATIO_CEILING
+    if ratio > limit:
+        return "summary_not_shorter", f"summary is {ratio:.0%} of the document's length (limit {limit:.0%})"
     return None
 
 

@@ -14,7 +14,7 @@ from tuneforge.evaluation.output_checks import degenerate_rates, faithfulness, l
 from tuneforge.evaluation.rouge import ROUGE_TYPES, mean_scores, mean_scores_by, metric_spec, score_examples
 from tuneforge.evaluation.safety import SafetyProbeSet, load_probes, scan
 from tuneforge.evaluation.stats import bootstrap_interval, paired_comparison
-from tuneforge.profiles import EvaluationConfig
+from tuneforge.profiles import VARIANT_PREFIX, EvaluationConfig
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -182,8 +182,10 @@ def score_model(
 
 
 def compare_all(report: EvaluationReport, config: EvaluationConfig) -> list[Comparison]:
-    """The candidate against every other model, and the champion against the base model, on every metric."""
-    pairs = [("candidate", other) for other in ("champion", "base", "lead")] + [("champion", "base")]
+    """The candidate against every other model (prompt variants of the base model included), and the champion against
+    the base model, on every metric."""
+    variants = sorted(label for label in report.models if label.startswith(VARIANT_PREFIX))
+    pairs = [("candidate", other) for other in ("champion", "base", "lead", *variants)] + [("champion", "base")]
     comparisons = []
     for model, against in pairs:
         if model not in report.models or against not in report.models:

@@ -20,7 +20,10 @@ MIN_TARGET_EXAMPLES = 100
 MAX_TARGET_EXAMPLES = 25_000
 MIN_DEFAULT_EPOCHS = 1
 MAX_DEFAULT_EPOCHS = 25
-PROBE_STEPS = 3  # steps timed before the budget is applied; the first one (allocation, warm caches) is not counted
+# The budget is fitted after PROBE_STEPS steps, and again after 4 x PROBE_STEPS on the longer measurement; the first
+# step (allocation, cold caches) is never timed.
+PROBE_STEPS = 6
+REFIT_AT = (PROBE_STEPS, 4 * PROBE_STEPS)
 
 
 @dataclass(frozen=True)
@@ -67,16 +70,18 @@ def plan_training(rows: int, steps_per_epoch: int, config: TrainingConfig) -> Tr
     return TrainingPlan(rows, steps_per_epoch, epochs, epochs_from, steps, limited_by)
 
 
-def fit_time_budget(plan: TrainingPlan, seconds_per_step: float, budget_minutes: float | None) -> TrainingPlan:
-    """``plan`` shortened to the steps that fit ``budget_minutes`` at the measured speed (never below the steps
-    already timed)."""
+def fit_time_budget(
+    plan: TrainingPlan, planned: TrainingPlan, seconds_per_step: float, budget_minutes: float | None, done: int
+) -> TrainingPlan:
+    """``plan`` with the steps that fit ``budget_minutes`` at the measured speed, never more than ``planned`` (the
+    plan before any budget) gives and never fewer than the ``done`` steps."""
     plan = replace(plan, seconds_per_step=round(seconds_per_step, 4))
     if budget_minutes is None or seconds_per_step <= 0:
         return plan
-    affordable = max(PROBE_STEPS, math.floor(budget_minutes * 60 / seconds_per_step))
-    if affordable < plan.steps:
+    affordable = max(done, math.floor(budget_minutes * 60 / seconds_per_step))
+    if affordable < planned.steps:
         return replace(plan, steps=affordable, limited_by="time_budget")
-    return plan
+    return replace(plan, steps=planned.steps, limited_by=planned.limited_by)
 
 
 def learning_rate_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 USER_TEMPLATE = "{instruction}\n\n{document}"
+MIN_DOCUMENT_TOKENS = 8  # a prompt must leave at least this much of the document
 
 
 @dataclass
@@ -34,7 +35,7 @@ def prompt_ids(tokenizer, instruction: str, document: str, max_prompt_tokens: in
     """Token ids of the prompt, ending with the assistant turn's opening, at most ``max_prompt_tokens`` long."""
     overhead = len(_prompt_tokens(tokenizer, instruction, ""))
     budget = max_prompt_tokens - overhead
-    if budget < 8:
+    if budget < MIN_DOCUMENT_TOKENS:
         raise ValueError(
             f"max prompt length {max_prompt_tokens} leaves {budget} tokens for the document after the instruction "
             f"and chat template ({overhead} tokens); raise it"
@@ -51,10 +52,18 @@ def _prompt_tokens(tokenizer, instruction: str, document: str) -> list[int]:
     return _token_ids(tokenizer, text)
 
 
+class SummaryTooLong(ValueError):
+    """The summary (with the instruction and at least ``MIN_DOCUMENT_TOKENS`` of document) exceeds max_seq_len."""
+
+
+
+
 def encode_for_training(
     tokenizer, instruction: str, document: str, summary: str, max_seq_len: int
 ) -> EncodedExample:
-    """Prompt + summary + end-of-turn; the document is shortened so the summary always fits."""
+    """Prompt + summary + end-of-turn; the document is shortened so the summary always fits. A summary that leaves
+    less than ``MIN_DOCUMENT_TOKENS`` of document raises ``SummaryTooLong``: cutting it would teach the model not to
+    stop."""
     full_text = tokenizer.apply_chat_template(
         [*_messages(instruction, ""), {"role": "assistant", "content": summary}], tokenize=False
     )
@@ -62,5 +71,9 @@ def encode_for_training(
     if not full_text.startswith(prompt_text):
         raise ValueError("the tokenizer's chat template does not extend the prompt with the answer; cannot mask it")
     answer = _token_ids(tokenizer, full_text[len(prompt_text):])
+    overhead = len(_prompt_tokens(tokenizer, instruction, ""))
+    if len(answer) + overhead + MIN_DOCUMENT_TOKENS > max_seq_len:
+        raise SummaryTooLong(f"a summary of {len(answer)} tokens leaves less than {MIN_DOCUMENT_TOKENS} tokens of "
+                             f"document in training.max_seq_len={max_seq_len}")
     prompt = prompt_ids(tokenizer, instruction, document, max_seq_len - len(answer))
     return EncodedExample(input_ids=prompt + answer, labels=[-100] * len(prompt) + answer)

@@ -33,14 +33,14 @@ from tuneforge.modeling.checkpoint import load_latest_checkpoint, remove_checkpo
 from tuneforge.modeling.device import autocast, pick_device, training_precision
 from tuneforge.modeling.fast_dropout import use_uniform_mask_dropout
 from tuneforge.modeling.loading import load_for_training, use_4bit
-from tuneforge.modeling.plan import PROBE_STEPS, TrainingPlan, fit_time_budget, learning_rate_factor, plan_training
+from tuneforge.modeling.plan import REFIT_AT, TrainingPlan, fit_time_budget, learning_rate_factor, plan_training
 from tuneforge.modeling.preflight import (
     TrainingConfigError,
     check_against_model,
     parse_training_config,
     peft_target_modules,
 )
-from tuneforge.modeling.prompts import EncodedExample, encode_for_training
+from tuneforge.modeling.prompts import EncodedExample, SummaryTooLong, encode_for_training
 from tuneforge.modeling.records import TrainingJob, TrainingResult, save_training_result
 from tuneforge.modeling.reporting import Fanout, LogReporter, PipesReporter, Reporter
 from tuneforge.profiles import TrainingConfig
@@ -68,12 +68,26 @@ class LoopState:
     validations_without_improvement: int = 0
     mlflow_run_id: str | None = None
     plan: dict = field(default_factory=dict)  # a TrainingPlan; its steps may shrink once the first steps are timed
+    unbudgeted_plan: dict = field(default_factory=dict)  # the plan before the time budget
 
 
-def encode_rows(tokenizer, rows: list[Example], instructions: dict[str, str], max_seq_len: int) -> list[EncodedExample]:
-    return [
-        encode_for_training(tokenizer, instructions[row.source], row.document, row.summary, max_seq_len) for row in rows
-    ]
+def encode_rows(
+    tokenizer, rows: list[Example], instructions: dict[str, str], max_seq_len: int, report: Reporter | None = None
+) -> list[EncodedExample]:
+    """Rows whose summary cannot fit ``max_seq_len`` are left out (and reported): cut, they would teach the model
+    never to stop."""
+    encoded, too_long = [], []
+    for row in rows:
+        try:
+            encoded.append(encode_for_training(tokenizer, instructions[row.source], row.document, row.summary,
+                                               max_seq_len))
+        except SummaryTooLong:
+            too_long.append(row.id)
+    if too_long and report is not None:
+        report.log(f"left out {len(too_long)} of {len(rows)} rows whose summary does not fit training.max_seq_len="
+                   f"{max_seq_len} with some of its document (e.g. {', '.join(too_long[:3])}); raise max_seq_len to "
+                   "train on them")
+    return encoded
 
 
 def summary_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -174,9 +188,12 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
     model = get_peft_model(model, lora)
     if accelerator.device.type == "cpu":
         use_uniform_mask_dropout(model)
-    train_set = encode_rows(tokenizer, train_rows[: config.max_train_rows], job.instructions, config.max_seq_len)
+    train_set = encode_rows(tokenizer, train_rows[: config.max_train_rows], job.instructions, config.max_seq_len,
+                            report)
+    if not train_set:
+        raise TrainingConfigError(f"no training row's summary fits training.max_seq_len={config.max_seq_len}: raise it")
     validation_set = encode_rows(
-        tokenizer, validation_rows[: config.max_validation_rows], job.instructions, config.max_seq_len
+        tokenizer, validation_rows[: config.max_validation_rows], job.instructions, config.max_seq_len, report
     )
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
@@ -186,7 +203,7 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
     if not loop.plan:
         steps_per_epoch = math.ceil(batches_per_epoch(lengths, config.batch_size, config.seed, max_tokens)
                                     / (config.gradient_accumulation_steps * world))
-        loop.plan = plan_training(len(train_set), steps_per_epoch, config).as_dict()
+        loop.plan = loop.unbudgeted_plan = plan_training(len(train_set), steps_per_epoch, config).as_dict()
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(
         step, config.warmup_steps, loop.plan["steps"], config.lr_schedule))
     best_weights = None
@@ -253,8 +270,9 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
                                        "train/tokens_per_second": rate})
             if loop.step == resumed_from + 1:
                 probe_start = time.perf_counter()
-            elif loop.step == resumed_from + PROBE_STEPS and loop.plan["seconds_per_step"] is None:
-                _fit_plan_to_budget(loop, config, accelerator, (time.perf_counter() - probe_start) / (PROBE_STEPS - 1),
+            elif loop.step - resumed_from in REFIT_AT and config.time_budget_minutes is not None:
+                timed = loop.step - resumed_from - 1
+                _fit_plan_to_budget(loop, config, accelerator, (time.perf_counter() - probe_start) / timed, timed,
                                     report)
                 log_every = max(1, loop.plan["steps"] // LOG_LINES)
             if loop.step % log_every == 0 or loop.step == loop.plan["steps"]:
@@ -309,15 +327,18 @@ def _train(job, config: TrainingConfig, accelerator, bf16: bool, checkpoint, loo
     return result
 
 
-def _fit_plan_to_budget(loop: LoopState, config: TrainingConfig, accelerator, seconds_per_step: float, report) -> None:
+def _fit_plan_to_budget(
+    loop: LoopState, config: TrainingConfig, accelerator, seconds_per_step: float, timed: int, report
+) -> None:
     """Shorten the plan to the time budget at the slowest process's measured speed."""
     if accelerator.num_processes > 1:
         seconds_per_step = accelerator.gather(torch.tensor([seconds_per_step], device=accelerator.device)).max().item()
-    planned = loop.plan["steps"]
-    loop.plan = fit_time_budget(TrainingPlan(**loop.plan), seconds_per_step, config.time_budget_minutes).as_dict()
-    if loop.plan["steps"] < planned:
-        report.log(f"time budget of {config.time_budget_minutes:g} minutes at {seconds_per_step:.2f} s per step: "
-                   f"{loop.plan['steps']} steps instead of {planned}")
+    before = loop.plan["steps"]
+    loop.plan = fit_time_budget(TrainingPlan(**loop.plan), TrainingPlan(**loop.unbudgeted_plan), seconds_per_step,
+                                config.time_budget_minutes, loop.step).as_dict()
+    if loop.plan["steps"] != before:
+        report.log(f"time budget of {config.time_budget_minutes:g} minutes at {seconds_per_step:.2f} s per step "
+                   f"(measured over {timed} steps): {loop.plan['steps']} steps instead of {before}")
 
 
 def _accumulate_gradients(
