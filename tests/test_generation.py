@@ -199,3 +199,33 @@ def test_evaluation_generates_in_its_own_precision_and_records_it(lively_base, m
     assert report.metric["precision"] == evaluation_precision
     assert autocasts == [evaluation_precision == "bf16"]
     assert len(report.models["base"].predictions) == 4
+
+
+def _repeated_ngrams(tokens: list[int], n: int) -> int:
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(grams) - len(set(grams))
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_the_no_repeat_guard_stops_loops_within_an_output_but_not_copying_the_prompt(smoke_base_models, strategy):
+    model, tokenizer = load_for_inference(next(smoke_base_models.iterdir()))  # at its initial scale, it loops
+    rows = [prompt_ids(tokenizer, p.instruction, p.document, MAX_PROMPT) for p in PROMPTS]
+
+    def outputs(**decoding) -> list[list[int]]:
+        config = DecodingConfig(strategy=strategy, num_beams=2, **decoding)
+        with torch.inference_mode():
+            if strategy == "beam":
+                done = generation_module._beam_batch(model, rows, 40, tokenizer.pad_token_id, {-1}, config,
+                                                     torch.device("cpu"))
+            else:
+                done = generation_module._decode_batch(model, rows, 40, tokenizer.pad_token_id, {-1}, config,
+                                                       [0] * len(rows), torch.device("cpu"))
+        return [tokens for tokens, _ in done]
+
+    assert sum(_repeated_ngrams(tokens, 2) for tokens in outputs()) > 0, "the model loops without the guard"
+    assert all(_repeated_ngrams(tokens, 2) == 0 for tokens in outputs(no_repeat_ngram_size=2))
+    # The prompt's own bigrams stay allowed: the processor sees the generated tokens only.
+    seen: list[torch.Tensor] = []
+    guard = generation_module._GeneratedOnly(lambda ids, scores: seen.append(ids) or scores, prompt_width=5)
+    guard(torch.arange(12).reshape(2, 6), torch.zeros(2, 3))
+    assert seen[0].tolist() == [[5], [11]]

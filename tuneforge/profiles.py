@@ -234,6 +234,10 @@ class DecodingConfig(BaseModel):
     top_p: float = Field(0.9, gt=0.0, le=1.0, description="Sampling only.")
     num_beams: int = Field(4, ge=2, description="Beam search only.")
     repetition_penalty: float = Field(1.0, ge=1.0, description="1.0 leaves the logits untouched.")
+    no_repeat_ngram_size: int = Field(
+        0, ge=0, description="Greedy and sampling: never repeat a word-piece n-gram of this size within an output "
+        "(the document's n-grams stay allowed); 0: off. A guard against loops; see bench/README.md for its effect.",
+    )
     seed: int = Field(0, description="Seeds sampling, so a sampled evaluation can be repeated.")
 
 

@@ -138,9 +138,21 @@ def _left_padded(rows: list[list[int]], pad_id: int, device: torch.device) -> tu
     return input_ids.to(device), attention.to(device)
 
 
-def _processors(decoding: DecodingConfig):
+class _GeneratedOnly:
+    """A logits processor applied to the generated tokens only, not the prompt: a summary may repeat its document's
+    phrases, but not its own (transformers' ``no_repeat_ngram_size`` bans the prompt's n-grams too)."""
+
+    def __init__(self, processor, prompt_width: int) -> None:
+        self.processor, self.prompt_width = processor, prompt_width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        return self.processor(input_ids[:, self.prompt_width :], scores)
+
+
+def _processors(decoding: DecodingConfig, prompt_width: int):
     from transformers import (
         LogitsProcessorList,
+        NoRepeatNGramLogitsProcessor,
         RepetitionPenaltyLogitsProcessor,
         TemperatureLogitsWarper,
         TopPLogitsWarper,
@@ -149,6 +161,8 @@ def _processors(decoding: DecodingConfig):
     processors = LogitsProcessorList()
     if decoding.repetition_penalty != 1.0:
         processors.append(RepetitionPenaltyLogitsProcessor(decoding.repetition_penalty))
+    if decoding.no_repeat_ngram_size:
+        processors.append(_GeneratedOnly(NoRepeatNGramLogitsProcessor(decoding.no_repeat_ngram_size), prompt_width))
     if decoding.strategy == "sample":
         if decoding.temperature != 1.0:
             processors.append(TemperatureLogitsWarper(decoding.temperature))
@@ -164,7 +178,7 @@ def _decode_batch(
     """Greedy or sampled completions of one batch: (generated tokens, ended with end-of-sequence) per row."""
     input_ids, attention = _left_padded(rows, pad_id, device)
     batch, width = input_ids.shape
-    processors = _processors(decoding)
+    processors = _processors(decoding, width)
     # The repetition penalty looks at the prompt and the tokens so far; a pad is replaced by the row's first real token
     # (already counted), so padding does not penalize the pad token (often end-of-sequence itself).
     seen = torch.where(attention.bool(), input_ids, input_ids.gather(1, (attention == 0).sum(1, keepdim=True)))
@@ -275,6 +289,7 @@ def _beam_batch(
         do_sample=False,
         num_beams=decoding.num_beams,
         repetition_penalty=decoding.repetition_penalty,
+        logits_processor=_processors(decoding.model_copy(update={"repetition_penalty": 1.0}), input_ids.shape[1]),
         eos_token_id=sorted(eos),
         pad_token_id=pad_id,
     )
