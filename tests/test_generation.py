@@ -229,3 +229,21 @@ def test_the_no_repeat_guard_stops_loops_within_an_output_but_not_copying_the_pr
     guard = generation_module._GeneratedOnly(lambda ids, scores: seen.append(ids) or scores, prompt_width=5)
     guard(torch.arange(12).reshape(2, 6), torch.zeros(2, 3))
     assert seen[0].tolist() == [[5], [11]]
+
+
+def test_a_prompt_variant_of_the_base_model_is_generated_and_scored_under_its_own_instruction(lively_base):
+    from tuneforge.corpus.records import Example
+    from tuneforge.evaluation.report import ModelUnderTest, evaluate
+    from tuneforge.profiles import EvaluationConfig, variant_instructions
+
+    rows = [Example(id=str(i), source="s", group=str(i), document=p.document, summary="A short summary here.")
+            for i, p in enumerate(PROMPTS)]
+    instructions = {"s": "Summarize."}
+    models = [ModelUnderTest("base", None, instructions),
+              ModelUnderTest("base-tldr", None, variant_instructions("Write a TLDR. {instruction}", instructions))]
+    config = EvaluationConfig(max_test_rows=5, max_new_tokens=6, batch_size=5, max_prompt_tokens=MAX_PROMPT,
+                              bootstrap_resamples=100)
+    report = evaluate(lively_base, models, rows, config, log=lambda line: None)
+    assert list(report.models) == ["lead", "base", "base-tldr"]
+    assert report.models["base-tldr"].predictions != report.models["base"].predictions, "another prompt, other text"
+    assert set(report.models["base-tldr"].scores) == set(report.models["base"].scores)

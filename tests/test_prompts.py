@@ -78,3 +78,26 @@ def test_bad_experiment_instructions_name_the_experiment(tmp_path, entry, match)
     path.write_text(f"experiments:\n  terse:\n    {entry}\n")
     with pytest.raises(ExperimentsError, match=r"experiment 'terse': " + match):
         load_experiments(path)
+
+
+def test_prompt_variants_are_scored_beside_the_adapter_and_compared_with_it():
+    from test_promotion_gate import BASE, _model, _report, _shifted
+
+    from tuneforge.evaluation.summary import mlflow_metrics
+
+    report = _report(base=_model("base", BASE), **{"base-terse": _model("base-terse", _shifted(BASE, 5))},
+                     candidate=_model("candidate", _shifted(BASE, 6)))
+    pairs = {(c.model, c.against) for c in report.comparisons if c.metric == "rougeL"}
+    assert pairs == {("candidate", "base"), ("candidate", "base-terse")}
+    assert "base-terse_rougeL_low" in mlflow_metrics(report), "a variant's label is a valid MLflow metric prefix"
+
+
+def test_a_variant_instruction_wraps_or_replaces_each_source_instruction():
+    from tuneforge.profiles import EvaluationConfig, variant_instructions
+
+    instructions = {"papers": "Summarize the paper.", "notes": "Write the note."}
+    assert variant_instructions("{instruction} Use at most 20 words.", instructions) == {
+        "papers": "Summarize the paper. Use at most 20 words.", "notes": "Write the note. Use at most 20 words."}
+    assert variant_instructions("TLDR:", instructions) == {"papers": "TLDR:", "notes": "TLDR:"}
+    with pytest.raises(ValueError, match="prompt variant name 'Terse_1'"):
+        EvaluationConfig(prompt_variants={"Terse_1": "x"})
