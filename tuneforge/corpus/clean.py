@@ -11,6 +11,7 @@ for duplicates); the returned :class:`~tuneforge.corpus.funnel.Funnel` counts th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -30,11 +31,11 @@ from tuneforge.corpus.funnel import Funnel, Step
 from tuneforge.corpus.language import identify
 from tuneforge.corpus.lengths import LengthBounds, source_bounds
 from tuneforge.corpus.ngrams import ngram_hashes, word_hashes, words
-from tuneforge.corpus.pii import redact
 from tuneforge.corpus.quality import Problem, pair_problem, quality_problem
 from tuneforge.corpus.rowfiles import RowFiles
 from tuneforge.corpus.text import normalize_whitespace, repair_unicode, strip_markup
-from tuneforge.profiles import CleaningConfig
+from tuneforge.pii.redactor import Redactor, redactor_for
+from tuneforge.profiles import CleaningConfig, PiiConfig
 
 TEXT_STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("unicode_repair", repair_unicode),
@@ -73,9 +74,18 @@ def clean_file(
     """Clean the canonical rows in ``rows_path``; both outputs are replaced atomically. Length bounds the config
     leaves unset are learned from the rows first. ``workers`` overrides the config's process count (1 runs in this
     process); ``progress`` is called with the rows done after each chunk."""
-    bounds = source_bounds(rows_path, config)
-    config = bounds.apply(config)
     workers = _workers(rows_path, config, workers)
+    with _worker_pool(workers, config) as pool:
+        bounds = source_bounds(rows_path, config)  # meanwhile the workers load their detectors
+        config = bounds.apply(config)
+        funnel = _clean_with(pool, workers, rows_path, kept_path, rejected_path, config, progress)
+    return Cleaned(funnel, bounds)
+
+
+def _clean_with(
+    pool: ProcessPoolExecutor | None, workers: int, rows_path: Path, kept_path: Path, rejected_path: Path,
+    config: CleaningConfig, progress: Callable[[int], None] | None,
+) -> Funnel:
     kept_path.parent.mkdir(parents=True, exist_ok=True)
     rejected_path.parent.mkdir(parents=True, exist_ok=True)
     funnel = Funnel.of(*STEPS)
@@ -88,7 +98,7 @@ def clean_file(
         spool_path = Path(tmp, "spool.jsonl")
         survivors = RowFiles([spool_path])
         with spool_path.open("wb") as spool:
-            for chunk in _map_chunks(rows_path, config, workers):
+            for chunk in _map_chunks(rows_path, config, pool, workers):
                 funnel.merge(chunk.funnel)
                 rejected.writelines(chunk.rejected)
                 for line in chunk.kept:
@@ -106,15 +116,15 @@ def clean_file(
         _split_spool(spool_path, duplicates, kept, rejected)
         kept.commit()
         rejected.commit()
-    return Cleaned(funnel.check(), bounds)
+    return funnel.check()
 
 
 def clean_chunk(lines: list[str], config: CleaningConfig) -> ChunkResult:
-    """Pass 1 over a chunk of JSON lines: every per-row step, then the dedup keys of the survivors."""
+    """Pass 1 over a chunk of JSON lines: every per-row step, PII redaction over the chunk's survivors at once (the
+    NER model runs one batch per chunk), then the dedup keys of the survivors."""
     funnel = Funnel.of(*STEPS[:-2])
-    kept: list[str] = []
     rejected: list[str] = []
-    exact_keys: list[int] = []
+    survivors: list[dict[str, Any]] = []
     shingle_sets: list[np.ndarray] = []
     for line in lines:
         row = json.loads(line)
@@ -122,15 +132,24 @@ def clean_chunk(lines: list[str], config: CleaningConfig) -> ChunkResult:
         if isinstance(outcome, str):
             rejected.append(outcome)
             continue
-        kept.append(_dump(row))
-        exact_keys.append(dedup.exact_key(row["document"], row["summary"]))
+        survivors.append(row)
         shingle_sets.append(outcome)
+    step = funnel["pii"]
+    step.rows_in += len(survivors)
+    for index, found in enumerate(_redact(survivors, redactor_for(config.pii))):
+        if found:
+            step.changed += 1
+            step.changes.update(found)
+            shingle_sets[index] = dedup.shingles(survivors[index]["document"], config.near_duplicate_ngram)
+    kept = [_dump(row) for row in survivors]
+    exact_keys = [dedup.exact_key(row["document"], row["summary"]) for row in survivors]
     bands = dedup.band_keys(shingle_sets, bands=config.minhash_bands, rows=config.minhash_rows)
     return ChunkResult(funnel, kept, rejected, np.array(exact_keys, dtype=np.uint64), bands)
 
 
 def _clean_row(row: dict[str, Any], config: CleaningConfig, funnel: Funnel) -> np.ndarray | str:
-    """The row's document shingles if it survives (``row`` is updated in place), else its rejected JSON line."""
+    """The row's document shingles if it survives the per-row steps before PII (``row`` is updated in place), else
+    its rejected JSON line."""
     for name, fix in TEXT_STEPS:
         step = _enter(funnel, name)
         if _apply(row, fix):
@@ -159,14 +178,7 @@ def _clean_row(row: dict[str, Any], config: CleaningConfig, funnel: Funnel) -> n
     problem = quality_problem(document, document_words, tokens, ngram_hashes(hashes, 2), fivegrams, config)
     if problem:
         return _reject(step, row, problem)
-
-    step = _enter(funnel, "pii")
-    found = _redact(row)
     ngram = config.near_duplicate_ngram
-    if found:
-        step.changed += 1
-        step.changes.update(found)
-        return dedup.shingles(row["document"], ngram)
     return fivegrams if ngram == 5 else ngram_hashes(hashes, ngram)
 
 
@@ -184,19 +196,22 @@ def _apply(row: dict[str, Any], fix: Callable[[str], str]) -> bool:
     return (row["document"], row["summary"], row["references"]) != before
 
 
-def _redact(row: dict[str, Any]) -> Counter[str]:
-    """Redact PII in place; how many of each kind were replaced."""
-    total: Counter[str] = Counter()
-    for key in ("document", "summary"):
-        row[key], found = redact(row[key])
-        total.update(found)
-    references = []
-    for reference in row.get("references") or []:
-        text, found = redact(reference)
-        references.append(text)
-        total.update(found)
-    row["references"] = references
-    return total
+def _redact(rows: list[dict[str, Any]], redactor: Redactor) -> list[Counter[str]]:
+    """Redact PII in place in every row's document, summary and references; how many of each kind per row."""
+    texts = [text for row in rows for text in (row["document"], row["summary"], *(row.get("references") or []))]
+    redacted = iter(redactor.redact_many(texts))
+    counts = []
+    for row in rows:
+        (row["document"], found), (row["summary"], in_summary) = next(redacted), next(redacted)
+        found = found + in_summary
+        references = []
+        for _ in row.get("references") or []:
+            text, in_reference = next(redacted)
+            references.append(text)
+            found += in_reference
+        row["references"] = references
+        counts.append(found)
+    return counts
 
 
 def _reject(step: Step, row: dict[str, Any], problem: Problem) -> str:
@@ -255,18 +270,38 @@ def _chunks(rows_path: Path) -> Iterator[list[str]]:
         yield batch
 
 
-def _map_chunks(rows_path: Path, config: CleaningConfig, workers: int) -> Iterator[ChunkResult]:
-    """Chunk results in input order; at most two chunks per worker are in flight, so memory stays bounded."""
+@contextlib.contextmanager
+def _worker_pool(workers: int, config: CleaningConfig) -> Iterator[ProcessPoolExecutor | None]:
+    """``workers`` processes, started at once: each loads the PII detectors (seconds of imports) while the caller is
+    still reading; None for one worker (this process does the work)."""
     if workers == 1:
-        for lines in _chunks(rows_path):
-            yield clean_chunk(lines, config)
+        yield None
         return
     # spawn, not fork: the caller may be a threaded Dagster process.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque = deque()
+        for _ in range(workers):  # one task each: a process pool starts a process per pending task
+            pool.submit(_load_detectors, config.pii)
+        yield pool
+
+
+def _load_detectors(pii: PiiConfig) -> None:
+    redactor_for(pii).redact("warm-up")
+
+
+def _map_chunks(
+    rows_path: Path, config: CleaningConfig, pool: ProcessPoolExecutor | None, workers: int
+) -> Iterator[ChunkResult]:
+    """Chunk results in input order; at most two chunks per worker are in flight, so memory stays bounded."""
+    if pool is None:
         for lines in _chunks(rows_path):
-            pending.append(pool.submit(clean_chunk, lines, config))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
+            yield clean_chunk(lines, config)
+        return
+    pending: deque = deque()
+    for lines in _chunks(rows_path):
+        pending.append(pool.submit(clean_chunk, lines, config))
+        if len(pending) >= 2 * workers:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

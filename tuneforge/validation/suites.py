@@ -7,7 +7,7 @@ import pandas as pd
 from great_expectations.expectations import Expectation
 
 from tuneforge.corpus.lengths import UNBOUNDED
-from tuneforge.corpus.pii import RESIDUAL_PATTERNS
+from tuneforge.pii.residual import RESIDUAL_PATTERNS
 from tuneforge.profiles import CleaningConfig, ValidationConfig
 from tuneforge.validation.frames import COLUMN_TYPES, NON_NULL_COLUMNS
 
@@ -34,6 +34,7 @@ def row_checks(cleaning: CleaningConfig, *, curated: bool) -> list[Check]:
         (gxe.ExpectColumnValuesToNotMatchRegex(column=column, regex=pattern), f"residual PII: {kind}")
         for column in ("document", "summary")
         for kind, pattern in RESIDUAL_PATTERNS.items()
+        if kind in cleaning.pii.kinds
     ]
     checks += [
         (gxe.ExpectCompoundColumnsToBeUnique(column_list=["document", "summary"]), "duplicate document/summary pair"),

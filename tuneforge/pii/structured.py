@@ -1,0 +1,249 @@
+"""Structured identifiers by maintained recognizers: Presidio's pattern recognizers (with their checksums and context
+words), python-stdnum's validators for national identifiers Presidio lacks, and phonenumbers for phone numbers
+(``phones``).
+
+Weak patterns (nine bare digits may be a passport, an SSN or a count) only count with a context word before them
+("passport", "ssn", ...), scored by Presidio's own context enhancer over a cheap tokenization; no NER model runs
+here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from functools import cache
+from types import ModuleType
+
+import regex
+import spacy
+from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import predefined_recognizers as presidio
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
+
+from tuneforge.pii.kinds import Span
+from tuneforge.pii.phones import PhoneFinder
+
+# Presidio's threshold for a weak pattern with a context word before it (its LemmaContextAwareEnhancer default).
+MIN_SCORE = 0.4
+LANGUAGE = "en"
+
+
+class StdnumRecognizer(PatternRecognizer):
+    """A national identifier Presidio has no recognizer for: a loose pattern, validated by python-stdnum.
+
+    A ``strong`` format (distinctive separators or prefix) counts when its checksum holds; a weak one (a bare digit
+    run) also needs one of its context words before it."""
+
+    def __init__(self, entity: str, module: ModuleType, regex: str, context: list[str], strong: bool):
+        super().__init__(supported_entity=entity, supported_language=LANGUAGE, context=context, name=f"{entity}(stdnum)",
+                         patterns=[Pattern(entity, regex, 0.5 if strong else 0.05)])
+        self.module, self.strong = module, strong
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        if not self.module.is_valid(pattern_text):
+            return False
+        return True if self.strong else None
+
+
+class OfflineEmailRecognizer(presidio.EmailRecognizer):
+    """Presidio's e-mail recognizer, with the public-suffix check on the list bundled in tldextract: the stock one
+    downloads the list on first use."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return _suffixes()(pattern_text.rsplit("@", 1)[-1]).suffix != ""
+
+
+@cache
+def _suffixes():  # noqa: ANN202 - tldextract.TLDExtract
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+# A birth cue close before a date: the date is a date of birth, not any date.
+_BIRTH_CUE = re.compile(r"(?:\bborn\b|\bbirth|\bDOB\b|\bD\.O\.B\b|\bb\.\s?$|\bgeboren|\bnée?\b|\bnacid[oa]\b)[^.\n]{0,40}$",
+                        re.IGNORECASE)
+
+
+class DateOfBirthRecognizer(presidio.DateRecognizer):
+    """Presidio's date patterns plus written-out months ("12 March 1985", "March 12, 1985"), kept only after a birth
+    cue ("born", "date of birth", "DOB", ...) in the 40 characters before them."""
+
+    PATTERNS = [
+        *presidio.DateRecognizer.PATTERNS,
+        Pattern("d month yyyy", rf"\b(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s+\d{{4}}\b", 0.6),
+        Pattern("month d, yyyy", rf"\b{_MONTH}\s+(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?,?\s+\d{{4}}\b", 0.6),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(supported_entity="DATE_OF_BIRTH", supported_language=LANGUAGE,
+                         context=["born", "birth", "dob", "birthday"])
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None,
+                regex_flags: int | None = None) -> list[RecognizerResult]:
+        found = super().analyze(text, entities, nlp_artifacts, regex_flags=re.IGNORECASE | re.MULTILINE)
+        return [result for result in found if _BIRTH_CUE.search(text, max(0, result.start - 60), result.start)]
+
+
+# Presidio's recognizers by the placeholder kind they feed; every one of them answers to language "en" here.
+_PRESIDIO: dict[str, tuple[Callable[[], PatternRecognizer], ...]] = {
+    "EMAIL": (OfflineEmailRecognizer,),
+    "CARD": (presidio.CreditCardRecognizer,),
+    "IBAN": (presidio.IbanRecognizer,),
+    "IP": (presidio.IpRecognizer,),
+    "NATIONAL_ID": (
+        presidio.UsSsnRecognizer, presidio.UsItinRecognizer, presidio.NhsRecognizer, presidio.UkNinoRecognizer,
+        presidio.EsNifRecognizer, presidio.EsNieRecognizer, presidio.ItFiscalCodeRecognizer, presidio.PlPeselRecognizer,
+        presidio.FiPersonalIdentityCodeRecognizer, presidio.SePersonnummerRecognizer, presidio.InAadhaarRecognizer,
+        presidio.InPanRecognizer, presidio.AuTfnRecognizer, presidio.AuMedicareRecognizer, presidio.SgFinRecognizer,
+        presidio.KrRrnRecognizer, presidio.CaSinRecognizer, presidio.DeTaxIdRecognizer, presidio.TrNationalIdRecognizer,
+        presidio.ZaIdNumberRecognizer,
+    ),
+    "PASSPORT": (
+        presidio.UsPassportRecognizer, presidio.UkPassportRecognizer, presidio.DePassportRecognizer,
+        presidio.EsPassportRecognizer, presidio.ItPassportRecognizer, presidio.InPassportRecognizer,
+        presidio.KrPassportRecognizer,
+    ),
+    "DATE_OF_BIRTH": (DateOfBirthRecognizer,),
+}
+
+
+def _stdnum_recognizers() -> list[PatternRecognizer]:
+    from stdnum.be import nn
+    from stdnum.br import cpf
+    from stdnum.ch import ssn
+    from stdnum.cn import ric
+    from stdnum.dk import cpr
+    from stdnum.fr import nir
+    from stdnum.mx import curp
+    from stdnum.nl import bsn
+    from stdnum.no import fodselsnummer
+
+    return [
+        StdnumRecognizer("FR_NIR", nir, r"\b[12](?:[ .]?\d){12}[ .]?\d{2}\b",
+                         ["securite", "sécurité", "sociale", "nir", "insee", "social"], strong=False),
+        StdnumRecognizer("NL_BSN", bsn, r"\b\d{4}[ .]?\d{2}[ .]?\d{3}\b", ["bsn", "burgerservicenummer", "sofinummer"],
+                         strong=False),
+        StdnumRecognizer("BR_CPF", cpf, r"\b\d{3}\.\d{3}\.\d{3}-\d{2}\b", ["cpf"], strong=True),
+        StdnumRecognizer("BE_NN", nn, r"\b\d{2}\.\d{2}\.\d{2}-\d{3}\.\d{2}\b", ["rijksregisternummer", "national"],
+                         strong=True),
+        StdnumRecognizer("DK_CPR", cpr, r"\b\d{6}-\d{4}\b", ["cpr", "personnummer"], strong=False),
+        StdnumRecognizer("NO_FNR", fodselsnummer, r"\b\d{6} ?\d{5}\b", ["fødselsnummer", "fodselsnummer", "personnummer"],
+                         strong=False),
+        StdnumRecognizer("CN_RIC", ric, r"\b\d{17}[\dXx]\b", ["身份证", "resident", "identity", "id"], strong=True),
+        StdnumRecognizer("MX_CURP", curp, r"\b[A-Z]{4}\d{6}[HM][A-Z]{5}[0-9A-Z]\d\b", ["curp"], strong=True),
+        StdnumRecognizer("CH_AHV", ssn, r"\b756[ .]?\d{4}[ .]?\d{4}[ .]?\d{2}\b", ["ahv", "avs"], strong=True),
+    ]
+
+
+class TokenizerNlpEngine(NlpEngine):
+    """Just enough NLP for Presidio's context words: spaCy's rule-based English tokenizer, lower-cased tokens as
+    lemmas, no model."""
+
+    def __init__(self) -> None:
+        self.nlp = spacy.blank(LANGUAGE)
+
+    def load(self) -> None:
+        pass
+
+    def is_loaded(self) -> bool:
+        return True
+
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
+        doc = self.nlp.make_doc(text)
+        return NlpArtifacts(entities=[], tokens=doc, tokens_indices=[token.idx for token in doc],
+                            lemmas=[token.lower_ for token in doc], nlp_engine=self, language=language)
+
+    def process_batch(self, texts: Iterable[str], language: str, batch_size: int = 1, n_process: int = 1, **kwargs):  # noqa: ANN201
+        for text in texts:
+            yield text, self.process_text(text, language)
+
+    def is_stopword(self, word: str, language: str) -> bool:
+        return self.nlp.vocab[word].is_stop
+
+    def is_punct(self, word: str, language: str) -> bool:
+        return self.nlp.vocab[word].is_punct
+
+    def get_supported_entities(self) -> list[str]:
+        return []
+
+    def get_supported_languages(self) -> list[str]:
+        return [LANGUAGE]
+
+
+class StructuredDetector:
+    """Presidio's recognizers of the enabled ``kinds``, each run straight on the text (no NLP model), then Presidio's
+    context enhancer for the weak finds only, over a cheap tokenization; ``phone_regions`` (see ``phones``)."""
+
+    def __init__(self, kinds: Iterable[str], phone_regions: Iterable[str]):
+        kinds = set(kinds)
+        self.recognizers: dict[str, list[PatternRecognizer]] = {}
+        for kind, factories in _PRESIDIO.items():
+            if kind in kinds:
+                self.recognizers[kind] = [_english(factory()) for factory in factories]
+        if "NATIONAL_ID" in kinds:
+            self.recognizers["NATIONAL_ID"] += [_english(recognizer) for recognizer in _stdnum_recognizers()]
+        self.phones = PhoneFinder(phone_regions) if "PHONE" in kinds else None
+        # Each recognizer's patterns, compiled once: a text none of them matches skips the recognizer (Presidio's own
+        # per-call bookkeeping costs more than the search).
+        self.gates = {id(recognizer): [regex.compile(pattern.regex, flags=recognizer.global_regex_flags)
+                                       for pattern in recognizer.patterns]
+                      for recognizers in self.recognizers.values() for recognizer in recognizers}
+        self.kind_of = {entity: kind for kind, recognizers in self.recognizers.items()
+                        for recognizer in recognizers for entity in recognizer.supported_entities}
+        self.nlp = TokenizerNlpEngine()
+        self.enhancer = LemmaContextAwareEnhancer()
+
+    def find(self, text: str, kinds: Iterable[str]) -> list[Span]:
+        kinds = set(kinds)
+        spans: list[Span] = []
+        whole_text = [kind for kind in kinds if kind not in WINDOWED_KINDS]
+        if whole_text:
+            spans += self._analyze(text, whole_text, 0)
+        windowed = kinds & WINDOWED_KINDS
+        phones = self.phones if "PHONE" in kinds else None
+        if windowed or phones:
+            for start, end in identifier_windows(text):
+                # The window with the words before it, which the context rules read.
+                left = max(0, start - _CONTEXT_CHARS)
+                window = text[left:end]
+                spans += self._analyze(window, windowed, left)
+                if phones is not None:
+                    spans += [Span(left + s.start, left + s.end, s.kind, s.score) for s in phones.find(window)]
+        return spans
+
+    def _analyze(self, text: str, kinds: Iterable[str], offset: int) -> list[Span]:
+        results: list[RecognizerResult] = []
+        used: list[PatternRecognizer] = []
+        for kind in kinds:
+            for recognizer in self.recognizers.get(kind, ()):
+                if not any(gate.search(text) for gate in self.gates[id(recognizer)]):
+                    continue
+                found = recognizer.analyze(text, recognizer.supported_entities, None)
+                if found:
+                    results += found
+                    used.append(recognizer)
+        if any(result.score < MIN_SCORE for result in results):
+            results = self.enhancer.enhance_using_context(text, results, self.nlp.process_text(text, LANGUAGE), used)
+        return [Span(offset + result.start, offset + result.end, self.kind_of[result.entity_type], result.score)
+                for result in results if result.score >= MIN_SCORE]
+
+
+# Identifiers made of digit groups (cards, IBANs, national identifiers, passports, phone numbers) are looked for
+# only in windows around runs of digit groups holding five digits or more: prose costs one cheap regex (it starts at
+# a digit), and each recognizer then searches a few dozen characters instead of the whole text. Letters before the
+# first digit ("GB82 ...", "RSSMRA85...") fall in the window's left context.
+WINDOWED_KINDS = frozenset({"CARD", "IBAN", "NATIONAL_ID", "PASSPORT"})
+_ID_RUN = re.compile(r"\d[\dA-Za-z]*(?:[ .\-/()]{1,2}[\dA-Z][\dA-Za-z]*){0,11}\)?")
+_CONTEXT_CHARS = 48
+
+
+def identifier_windows(text: str) -> list[tuple[int, int]]:
+    return [match.span() for match in _ID_RUN.finditer(text) if sum(map(str.isdigit, match.group())) >= 5]
+
+
+def _english(recognizer: PatternRecognizer) -> PatternRecognizer:
+    recognizer.supported_language = LANGUAGE
+    return recognizer
