@@ -20,6 +20,7 @@ FAITHFULNESS_PROXIES = {
     "unsupported_number_share": ("numbers in summaries not found in the source", "unsupported_numbers", "numbers"),
     "unsupported_entity_share": ("named entities in summaries not found in the source", "unsupported_entities",
                                  "entities"),
+    "pii_leak_rate": ("summaries holding personal data or secrets the source does not", "pii_leaks", "outputs"),
 }
 LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese"}
 

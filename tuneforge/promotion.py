@@ -3,7 +3,8 @@
 It compares the candidate with the current champion on the same test rows (with the base model standing in before
 the first promotion): the primary metric's mean must win by the configured margin with a paired-test p-value below the
 configured level, absolute floors must hold, and no guard metric (degenerate outputs, unsupported numbers and
-entities, safety flags; lower is better for each) may worsen beyond its tolerance.
+entities, personal data the source does not hold, safety flags; lower is better for each) may worsen beyond its
+tolerance.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ GUARD_COUNTS: dict[str, Callable[[ModelScores, int], tuple[int, int]]] = {
                                                    scores.faithfulness["numbers"]),
     "unsupported_entity_share": lambda scores, _: (scores.faithfulness["unsupported_entities"],
                                                    scores.faithfulness["entities"]),
+    # Reports written before the PII detectors scanned outputs have no counts: nothing observed.
+    "pii_leak_rate": lambda scores, _: (scores.faithfulness.get("pii_leaks", 0),
+                                        scores.faithfulness.get("outputs", 0)),
     "safety_flag_rate": lambda scores, _: (scores.safety["flagged"], scores.safety["probes"]),
 }
 # A fixed probe set of a dozen prompts can never show a significant rise: any new flag beyond tolerance blocks.

@@ -15,6 +15,7 @@ from tuneforge.evaluation.budget import resolve_generation_budget, with_budget
 from tuneforge.evaluation.render import render_html, render_markdown
 from tuneforge.evaluation.report import REPORT_HTML, REPORT_JSON, REPORT_MD, EvaluationReport, ModelUnderTest, evaluate
 from tuneforge.evaluation.rouge import metric_spec
+from tuneforge.evaluation.safety import load_probes
 from tuneforge.evaluation.summary import ScoreTable, mlflow_metrics
 from tuneforge.fingerprint import fingerprint
 from tuneforge.hashing import file_digest
@@ -66,13 +67,15 @@ def evaluation_report(
     key = fingerprint(
         base=base_model["sha256"], test=file_digest(test_path, "md5"), evaluation=evaluation.model_dump(),
         metric=metric_spec(), models=[(m.label, str(m.adapter_dir)) for m in models],
+        pii=profile.cleaning.pii.model_dump(), probes=load_probes().sha256,
     )
     report_dir = layout.reports / key
     if (report_dir / REPORT_JSON).exists():
         context.log.info(f"reusing evaluation {report_dir}: the same models on the same test rows")
         report = EvaluationReport.load(report_dir)
     else:
-        report = evaluate(Path(base_model["path"]), models, test_rows, evaluation, log=context.log.info)
+        report = evaluate(Path(base_model["path"]), models, test_rows, evaluation, log=context.log.info,
+                          pii=profile.cleaning.pii)
         rows = {row.id: row for row in test_rows}
         metric, shown = profile.promotion.primary_metric, profile.evaluation.samples_shown
         with atomic_directory(report_dir) as staging:

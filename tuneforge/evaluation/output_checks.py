@@ -9,10 +9,14 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tuneforge.corpus.ngrams import words
+
+if TYPE_CHECKING:
+    from tuneforge.pii.redactor import Redactor
 
 # An output is repetitive when a word n-gram occurs this often, or when this share of its n-grams repeat an earlier
 # one (rep-n, Welleck et al. 2020). Natural summaries reuse a phrase at most twice ("state of the art"); a decoding
@@ -108,8 +112,12 @@ def unsupported_content(summary: str, document: str) -> UnsupportedContent:
     return UnsupportedContent(len(numbers), len(unsupported_numbers), len(entities), len(unsupported_entities))
 
 
-def faithfulness(summaries: Sequence[str], documents: Sequence[str]) -> dict[str, float]:
-    """Shares of unsupported numbers and entities over all rows (0.0 when there are none), with the raw counts."""
+def faithfulness(
+    summaries: Sequence[str], documents: Sequence[str], redactor: Redactor | None = None
+) -> dict[str, float]:
+    """Shares of unsupported numbers and entities over all rows (0.0 when there are none), with the raw counts; with
+    a ``redactor``, also the share of outputs holding personal data or secrets their document does not contain
+    (``pii_leak_rate``: a model repeating what it memorised in training, or making it up)."""
     if len(summaries) != len(documents):
         raise ValueError(f"one document per summary: {len(summaries)} summaries, {len(documents)} documents")
     totals: Counter[str] = Counter()
@@ -117,11 +125,25 @@ def faithfulness(summaries: Sequence[str], documents: Sequence[str]) -> dict[str
         content = unsupported_content(summary, document)
         totals.update({"numbers": content.numbers, "unsupported_numbers": content.unsupported_numbers,
                        "entities": content.entities, "unsupported_entities": content.unsupported_entities})
-    return {
+    result = {
         "unsupported_number_share": _share(totals["unsupported_numbers"], totals["numbers"]),
         "unsupported_entity_share": _share(totals["unsupported_entities"], totals["entities"]),
         **{name: totals[name] for name in ("numbers", "unsupported_numbers", "entities", "unsupported_entities")},
     }
+    if redactor is not None:
+        leaks = sum(bool(values) for values in unsupported_personal_data(summaries, documents, redactor))
+        result |= {"pii_leak_rate": _share(leaks, len(summaries)), "pii_leaks": leaks, "outputs": len(summaries)}
+    return result
+
+
+def unsupported_personal_data(
+    summaries: Sequence[str], documents: Sequence[str], redactor: Redactor
+) -> list[list[str]]:
+    """Per summary, the kinds of the personal data and secrets the redactor finds in it that its document does not
+    contain (the values themselves are never returned: they may be real)."""
+    found = redactor.find(summaries)
+    return [[span.kind for span in spans if summary[span.start : span.end] not in document]
+            for summary, document, spans in zip(summaries, documents, found, strict=True)]
 
 
 def _share(part: int, total: int) -> float:

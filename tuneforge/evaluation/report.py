@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuneforge.corpus.ngrams import words
 from tuneforge.corpus.records import Example
@@ -14,7 +15,10 @@ from tuneforge.evaluation.output_checks import degenerate_rates, faithfulness, l
 from tuneforge.evaluation.rouge import ROUGE_TYPES, mean_scores, mean_scores_by, metric_spec, score_examples
 from tuneforge.evaluation.safety import SafetyProbeSet, load_probes, scan
 from tuneforge.evaluation.stats import bootstrap_interval, paired_comparison
-from tuneforge.profiles import VARIANT_PREFIX, EvaluationConfig
+from tuneforge.profiles import VARIANT_PREFIX, EvaluationConfig, PiiConfig
+
+if TYPE_CHECKING:
+    from tuneforge.pii.redactor import Redactor
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -55,7 +59,7 @@ class ModelScores:
     finished: list[bool]  # False where generation stopped at max_new_tokens
     lengths: dict[str, float]  # words per output: mean, median, min, max
     degenerate: dict[str, float]  # rates of empty, truncated, repetitive and any
-    faithfulness: dict[str, float]  # unsupported_number_share, unsupported_entity_share
+    faithfulness: dict[str, float]  # unsupported_number_share, unsupported_entity_share, pii_leak_rate
     safety: dict  # probes, flagged, rate, flagged_outputs [{probe, output, terms}]
 
 
@@ -105,9 +109,13 @@ def evaluate(
     test_rows: list[Example],
     config: EvaluationConfig,
     log: Callable[[str], None] = print,
+    pii: PiiConfig | None = None,
 ) -> EvaluationReport:
-    """Generate with every model on one fixed sample and the safety probes, score, and compare them pairwise."""
+    """Generate with every model on one fixed sample and the safety probes, score, and compare them pairwise.
+    Outputs are scanned for personal data and secrets with the cleaning step's detectors (``pii``, its defaults when
+    None)."""
     from tuneforge.modeling.generate import Prompt, generate, load_for_inference
+    from tuneforge.pii.redactor import output_redactor
 
     if not test_rows:
         raise ValueError("the test split is empty; add data or raise split.test_share")
@@ -130,7 +138,9 @@ def evaluate(
         reference_lengths=[len(words(row.summary)) for row in sample],
     )
     lead = [lead_summary(row.document, config.lead_sentences) for row in sample]
-    report.models["lead"] = score_model("lead", None, lead, [True] * len(lead), sample, None, probes, config)
+    redactor = output_redactor(pii or PiiConfig())
+    report.models["lead"] = score_model("lead", None, lead, [True] * len(lead), sample, None, probes, config,
+                                        redactor)
     for entry in models:
         log(f"generating {len(sample)} summaries and {len(probes.probes)} safety probes with the {entry.label} model")
         model, tokenizer = load_for_inference(base_dir, entry.adapter_dir)
@@ -141,7 +151,7 @@ def evaluate(
         summaries, probe_outputs = outputs[: len(sample)], outputs[len(sample):]
         report.models[entry.label] = score_model(
             entry.label, entry.adapter_dir, [o.text for o in summaries], [o.finished for o in summaries], sample,
-            [o.text for o in probe_outputs], probes, config,
+            [o.text for o in probe_outputs], probes, config, redactor,
         )
     report.comparisons = compare_all(report, config)
     return report
@@ -156,6 +166,7 @@ def score_model(
     probe_outputs: list[str] | None,
     probes: SafetyProbeSet,
     config: EvaluationConfig,
+    redactor: Redactor | None = None,
 ) -> ModelScores:
     per_example = score_examples(predictions, [row.all_references for row in sample])
     intervals = {
@@ -163,8 +174,8 @@ def score_model(
                                    config.seed)
         for metric in ROUGE_TYPES
     }
-    safety = scan(probe_outputs, probes) if probe_outputs is not None else {"probes": 0, "flagged": 0, "rate": 0.0,
-                                                                            "flagged_outputs": []}
+    safety = ({"probes": 0, "flagged": 0, "rate": 0.0, "flagged_outputs": []} if probe_outputs is None
+              else scan(probe_outputs, probes, redactor))
     return ModelScores(
         label=label,
         adapter_dir=str(adapter_dir) if adapter_dir else None,
@@ -176,7 +187,7 @@ def score_model(
         finished=finished,
         lengths=length_stats(predictions),
         degenerate=degenerate_rates(predictions, finished, config.repeated_ngram),
-        faithfulness=faithfulness(predictions, [row.document for row in sample]),
+        faithfulness=faithfulness(predictions, [row.document for row in sample], redactor),
         safety=safety,
     )
 

@@ -1,4 +1,5 @@
-"""A fixed, versioned set of safety probes for the summarizer, and a blocklist scan of what it answers."""
+"""A fixed, versioned set of safety probes for the summarizer, and a scan of what it answers: a blocklist, and the
+cleaning step's PII and secrets detectors."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+from tuneforge.pii.kinds import placeholder
+
+if TYPE_CHECKING:
+    from tuneforge.pii.redactor import Redactor
 
 DEFAULT_PROBES = Path(__file__).with_name("safety_probes.yaml")
 
@@ -95,14 +102,18 @@ def flagged_terms(text: str, blocklist: Sequence[BlocklistEntry]) -> list[str]:
     return found
 
 
-def scan(outputs: Sequence[str], probe_set: SafetyProbeSet) -> dict:
+def scan(outputs: Sequence[str], probe_set: SafetyProbeSet, redactor: Redactor | None = None) -> dict:
     """Scan the outputs for ``probe_set.probes`` (in the same order): how many probes, how many outputs were flagged,
-    the flagged share, and each flagged output with its probe id and the terms caught."""
+    the flagged share, and each flagged output with its probe id and the terms caught. With a ``redactor`` (the
+    cleaning step's detectors), personal data and secrets in an output flag it too, caught as their placeholder
+    (``[PHONE]``)."""
     if len(outputs) != len(probe_set.probes):
         raise ValueError(f"one output per probe: {len(outputs)} outputs, {len(probe_set.probes)} probes")
+    personal = redactor.find(outputs) if redactor is not None else [[] for _ in outputs]
     flagged_outputs = []
-    for probe, output in zip(probe_set.probes, outputs, strict=True):
+    for probe, output, spans in zip(probe_set.probes, outputs, personal, strict=True):
         terms = flagged_terms(output, probe_set.blocklist)
+        terms += [kind for kind in dict.fromkeys(placeholder(span.kind) for span in spans) if kind not in terms]
         if terms:
             flagged_outputs.append({"probe": probe.id, "output": output, "terms": terms})
     total = len(probe_set.probes)

@@ -89,7 +89,7 @@ def check_champion(
     instructions = champion_instructions(registry, champion, profile, {row.source for row in test_rows})
     budget = resolve_generation_budget(profile.evaluation, model_dir, layout.curated / "train.jsonl")
     report = evaluate(model_dir, [ModelUnderTest("champion", adapter, instructions)], test_rows,
-                      with_budget(profile.evaluation, budget), log=log)
+                      with_budget(profile.evaluation, budget), log=log, pii=profile.cleaning.pii)
     check = ChampionCheck(
         EVALUATED, "", version=champion.version, metric=metric, evaluated=described,
         today=ScoreTable.from_report(report).figures,

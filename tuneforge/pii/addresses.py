@@ -18,7 +18,8 @@ _UPPER = "A-ZÀ-ÖØ-Þ"
 _NAME_WORD = rf"[{_UPPER}][\w'’.-]*"
 _EN_TYPES = ("Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Square|Sq|Terrace|Way|"
              "Close|Crescent|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Row|Gardens|Mews|Grove|Hill")
-_GLUED_TYPES = "straße|strasse|str\\.|weg|gasse|platz|allee|ring|damm|laan|straat|gracht|plein|vej|gatan|gata|veien|katu"
+_GLUED_TYPES = ("straße|strasse|str\\.|weg|gasse|platz|allee|ring|damm|laan|straat|gracht|plein|vej|gatan|gata|veien|"
+                "katu")
 _FR_TYPES = "rue|avenue|av\\.|boulevard|bd|chemin|allée|place|impasse|quai|route"
 _ROMANCE_TYPES = "Calle|C/|Avenida|Avda\\.?|Plaza|Paseo|Carrer|Via|Viale|Piazza|Corso|Largo|Rua|Travessa|Praça"
 _WORDS = r"(?:[^\W\d][\w'’-]*\s+){0,4}[^\W\d][\w'’-]*"  # words that start with a letter

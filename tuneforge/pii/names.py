@@ -33,7 +33,9 @@ _CUES = re.compile(  # searched in the lower-cased text: case-insensitive matchi
 )
 _HONORIFIC_NAME = re.compile(rf"{_HONORIFIC}\s+[{_UPPER}]")  # case matters: "Dr. Smith", not "dr" or "miss"
 _NEAR_CHARS = 20  # other personal data in a sentence (or just after it) cues it
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+# A sentence ends at . ! ? (not the dot of "Mr." or "Dr.") or a line break.
+_SENTENCE = re.compile(r"(?:[^.!?\n]|(?<=\bMr)\.|(?<=\bMrs)\.|(?<=\bMs)\.|(?<=\bDr)\.|(?<=\bProf)\.|(?<=\bSt)\.)+"
+                       r"(?:[.!?]+|\n|$)")
 _PARTICLES = frozenset({"van", "von", "de", "del", "della", "da", "di", "du", "le", "la", "bin", "ibn", "al", "der",
                         "den", "ter", "y"})
 _NAME_TOKEN = re.compile(rf"[{_UPPER}][\w'’.-]*")

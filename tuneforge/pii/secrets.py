@@ -51,13 +51,28 @@ def find_secrets(text: str) -> Iterator[Span]:
     the rest; a private key spans its whole PEM block."""
     for plugin in _plugins():
         kind = "CREDENTIALS" if plugin.secret_type == "Basic Auth Credentials" else "SECRET"
-        for value in set(plugin.analyze_string(text)):
-            yield from _spans(text, value, kind)
+        valid = getattr(plugin, "is_formally_valid", None)
+        # The plugins' own patterns, matched here for positions (their analyze_string yields a rule's first group,
+        # which is sometimes the secret and sometimes just its prefix, "ghp").
+        for pattern in plugin.denylist:
+            for match in pattern.finditer(text):
+                group = _secret_group(match)
+                if valid is None or valid(match.group(group)):
+                    yield _span(text, match.start(group), match.end(group), kind)
     detector = _keyword_detector()
     for value in set(detector.analyze_string(text, denylist_regex_to_group=keyword.CONFIG_DENYLIST_REGEX_TO_GROUP)):
         # The config rules read to the end of the line; in prose the secret is the first word after the key.
         first_word = value.strip().split()[0] if value.strip() else ""
-        yield from _spans(text, first_word.strip("'\",;"), "SECRET")
+        first_word = first_word.strip("'\",;")
+        if len(first_word) >= 4:
+            for match in re.finditer(re.escape(first_word), text):
+                yield Span(match.start(), match.end(), "SECRET", 1.0)
+
+
+def _secret_group(match: re.Match[str]) -> int:
+    """The group holding the secret: the last captured one when it is long enough to be a secret, else the match."""
+    captured = [index for index in range(1, (match.re.groups or 0) + 1) if match.group(index)]
+    return captured[-1] if captured and len(match.group(captured[-1])) >= 8 else 0
 
 
 @cache
@@ -65,19 +80,15 @@ def _keyword_detector() -> keyword.KeywordDetector:
     return keyword.KeywordDetector()
 
 
-def _spans(text: str, value: str, kind: str) -> Iterator[Span]:
-    if not value or len(value) < 4:
-        return
-    for match in re.finditer(re.escape(value), text):
-        start, end = match.span()
-        if value.startswith("BEGIN") and "PRIVATE KEY" in value:
-            start = max(0, start - 5)
-            tail = _PEM_END.search(text, end)
-            end = tail.end() if tail else len(text)
-        elif kind == "CREDENTIALS":  # https://user:password@host: the user goes with the password
-            user = _URL_USER.search(text, max(0, start - 64), start)
-            start = user.start() if user else start
-        else:
-            tail = _TOKEN_TAIL.match(text, end)
-            end = tail.end() if tail else end
-        yield Span(start, end, kind, 1.0)
+def _span(text: str, start: int, end: int, kind: str) -> Span:
+    if text.startswith("BEGIN", start) and "PRIVATE KEY" in text[start:end]:
+        start = max(0, start - 5)
+        tail = _PEM_END.search(text, end)
+        end = tail.end() if tail else len(text)
+    elif kind == "CREDENTIALS":  # https://user:password@host: the user goes with the password
+        user = _URL_USER.search(text, max(0, start - 64), start)
+        start = user.start() if user else start
+    else:
+        tail = _TOKEN_TAIL.match(text, end)
+        end = tail.end() if tail else end
+    return Span(start, end, kind, 1.0)

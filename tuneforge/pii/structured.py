@@ -36,8 +36,8 @@ class StdnumRecognizer(PatternRecognizer):
     run) also needs one of its context words before it."""
 
     def __init__(self, entity: str, module: ModuleType, regex: str, context: list[str], strong: bool):
-        super().__init__(supported_entity=entity, supported_language=LANGUAGE, context=context, name=f"{entity}(stdnum)",
-                         patterns=[Pattern(entity, regex, 0.5 if strong else 0.05)])
+        super().__init__(supported_entity=entity, supported_language=LANGUAGE, context=context,
+                         name=f"{entity}(stdnum)", patterns=[Pattern(entity, regex, 0.5 if strong else 0.05)])
         self.module, self.strong = module, strong
 
     def validate_result(self, pattern_text: str) -> bool | None:
@@ -63,8 +63,9 @@ def _suffixes():  # noqa: ANN202 - tldextract.TLDExtract
 
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 # A birth cue close before a date: the date is a date of birth, not any date.
-_BIRTH_CUE = re.compile(r"(?:\bborn\b|\bbirth|\bDOB\b|\bD\.O\.B\b|\bb\.\s?$|\bgeboren|\bnée?\b|\bnacid[oa]\b)[^.\n]{0,40}$",
-                        re.IGNORECASE)
+_BIRTH_CUE = re.compile(
+    r"(?:\bborn\b|\bbirth|\bDOB\b|\bD\.O\.B\b|\bb\.\s?$|\bgeboren|\bnée?\b|\bnacid[oa]\b)[^.\n]{0,40}$", re.IGNORECASE
+)
 
 
 class DateOfBirthRecognizer(presidio.DateRecognizer):
@@ -130,8 +131,8 @@ def _stdnum_recognizers() -> list[PatternRecognizer]:
         StdnumRecognizer("BE_NN", nn, r"\b\d{2}\.\d{2}\.\d{2}-\d{3}\.\d{2}\b", ["rijksregisternummer", "national"],
                          strong=True),
         StdnumRecognizer("DK_CPR", cpr, r"\b\d{6}-\d{4}\b", ["cpr", "personnummer"], strong=False),
-        StdnumRecognizer("NO_FNR", fodselsnummer, r"\b\d{6} ?\d{5}\b", ["fødselsnummer", "fodselsnummer", "personnummer"],
-                         strong=False),
+        StdnumRecognizer("NO_FNR", fodselsnummer, r"\b\d{6} ?\d{5}\b",
+                         ["fødselsnummer", "fodselsnummer", "personnummer"], strong=False),
         StdnumRecognizer("CN_RIC", ric, r"\b\d{17}[\dXx]\b", ["身份证", "resident", "identity", "id"], strong=True),
         StdnumRecognizer("MX_CURP", curp, r"\b[A-Z]{4}\d{6}[HM][A-Z]{5}[0-9A-Z]\d\b", ["curp"], strong=True),
         StdnumRecognizer("CH_AHV", ssn, r"\b756[ .]?\d{4}[ .]?\d{4}[ .]?\d{2}\b", ["ahv", "avs"], strong=True),
