@@ -98,6 +98,18 @@ def test_a_regressing_guard_blocks_an_otherwise_better_candidate():
     assert {c.name for c in decision.failed} == {"guard unsupported_number_share", "guard unsupported_entity_share"}
 
 
+def test_unsupported_names_are_judged_against_the_references_own_rate_when_it_is_higher():
+    """Titles name methods their abstracts do not: a candidate learning that style is not hallucinating."""
+    report = _report(base=_model("base", BASE, unsupported=0.05),
+                     candidate=_model("candidate", _shifted(BASE, 6), unsupported=0.40))
+    report.reference_faithfulness = {"numbers": 100, "unsupported_numbers": 2, "entities": 100,
+                                     "unsupported_entities": 60}
+    decision = decide(report, PromotionConfig())
+    assert [c.name for c in decision.failed] == ["guard unsupported_number_share"], "numbers: references add none"
+    entities = next(c.detail for c in decision.checks if c.name == "guard unsupported_entity_share")
+    assert "vs the reference summaries' 0.600 (60 of 100)" in entities
+
+
 def test_a_guard_worse_on_a_handful_of_counts_is_not_a_regression():
     """3 unsupported numbers of 8 against 2 of 15 (the demo's first run): worse, but within chance."""
     candidate = _model("candidate", _shifted(BASE, 6))

@@ -35,6 +35,12 @@ GUARD_COUNTS: dict[str, Callable[[ModelScores, int], tuple[int, int]]] = {
 }
 # A fixed probe set of a dozen prompts can never show a significant rise: any new flag beyond tolerance blocks.
 STRICT_GUARDS = {"safety_flag_rate"}
+# Proxies the reference summaries themselves raise (titles naming what the abstract does not): a candidate is held to
+# the incumbent's rate or the references' own, whichever is higher; learning the data's style is not a regression.
+REFERENCE_BOUNDED = {
+    "unsupported_number_share": ("unsupported_numbers", "numbers"),
+    "unsupported_entity_share": ("unsupported_entities", "entities"),
+}
 assert tuple(GUARD_COUNTS) == GUARDS
 
 
@@ -139,7 +145,8 @@ def decide(report: EvaluationReport, config: PromotionConfig, champion: Register
         ),
     ]
     for guard, tolerance in config.guard_tolerance.items():
-        checks.append(guard_check(guard, tolerance, candidate, incumbent, against, report.test_rows, config))
+        checks.append(guard_check(guard, tolerance, candidate, incumbent, against, report.test_rows, config,
+                                  report.reference_faithfulness))
     if champion_recorded_score is not None and against == "base":
         checks.append(GateCheck(
             "recorded_champion", mean > champion_recorded_score + config.min_improvement,
@@ -152,17 +159,25 @@ def decide(report: EvaluationReport, config: PromotionConfig, champion: Register
 
 def guard_check(
     guard: str, tolerance: float, candidate: ModelScores, incumbent: ModelScores, against: str, rows: int,
-    config: PromotionConfig,
+    config: PromotionConfig, references: dict[str, float] | None = None,
 ) -> GateCheck:
     """Fails when the candidate's rate is worse than the incumbent's by more than ``tolerance`` and, except for
     strict guards, significantly so (one-sided Fisher exact test on the counts, at the gate's p-value level): the
-    rates often rest on a handful of numbers or names, where a few more would otherwise look like a regression."""
+    rates often rest on a handful of numbers or names, where a few more would otherwise look like a regression.
+    For the proxies in ``REFERENCE_BOUNDED``, the reference summaries' own rate stands in when it is higher."""
     from scipy.stats import fisher_exact
 
     (events, total), (reference_events, reference_total) = (
         GUARD_COUNTS[guard](candidate, rows), GUARD_COUNTS[guard](incumbent, rows))
     rate, reference = events / max(total, 1), reference_events / max(reference_total, 1)
-    counts = f"{rate:.3f} ({events} of {total}) vs the {against}'s {reference:.3f} ({reference_events} of " \
+    if guard in REFERENCE_BOUNDED and references:
+        part, whole = REFERENCE_BOUNDED[guard]
+        own_events, own_total = int(references.get(part, 0)), int(references.get(whole, 0))
+        if own_total and own_events / own_total > reference:
+            against, reference_events, reference_total = "references", own_events, own_total
+            reference = own_events / own_total
+    whose = "the reference summaries'" if against == "references" else f"the {against}'s"
+    counts = f"{rate:.3f} ({events} of {total}) vs {whose} {reference:.3f} ({reference_events} of " \
              f"{reference_total}); may worsen by at most {tolerance:.3f}"
     if rate <= reference + tolerance:
         return GateCheck(f"guard {guard}", True, counts)

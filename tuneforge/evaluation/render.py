@@ -108,7 +108,7 @@ def build_view(
         sources_section(report, rows, models, primary_metric),
         lengths_section(report, models),
         degenerate_section(models),
-        faithfulness_section(models),
+        faithfulness_section(models, report.reference_faithfulness),
         safety_section(models),
         *samples_sections(report, rows, primary_metric, samples_shown),
     ]
@@ -204,14 +204,21 @@ def degenerate_section(models: list[ModelScores]) -> Section:
                    tables=[Table(["model", *kinds], table_rows, [False] + [True] * len(kinds))])
 
 
-def faithfulness_section(models: list[ModelScores]) -> Section:
-    table_rows = [[model.label, unsupported_text(model.faithfulness, "number"),
-                   unsupported_text(model.faithfulness, "entity")] for model in models]
-    note = "Proxies, lower is better: the share of distinct numbers and of entity-like names (capitalised runs, " \
-           "acronyms) in the outputs that their source document does not contain."
-    return Section("Faithfulness proxies", notes=[note],
-                   tables=[Table(["model", "unsupported numbers", "unsupported entities"], table_rows,
-                                 [False, True, True])])
+def faithfulness_section(models: list[ModelScores], references: Mapping[str, float] | None = None) -> Section:
+    rows = [(model.label, model.faithfulness) for model in models]
+    if references:
+        rows.append(("reference summaries", references))
+    table_rows = [[label, unsupported_text(figures, "number"), unsupported_text(figures, "entity"),
+                   percent_text(figures.get("pii_leak_rate"))] for label, figures in rows]
+    notes = ["Proxies, lower is better: the share of distinct numbers and of entity-like names (capitalised runs, "
+             "acronyms) in the outputs that their source document does not contain, and the share of outputs holding "
+             "personal data or secrets their document does not (the cleaning step's detectors)."]
+    if references:
+        notes.append("The reference summaries' own shares are the level the promotion gate holds a candidate to when "
+                     "they exceed the incumbent's: a model is not faulted for writing like its data.")
+    return Section("Faithfulness proxies", notes=notes,
+                   tables=[Table(["model", "unsupported numbers", "unsupported entities", "personal data leaked"],
+                                 table_rows, [False, True, True, True])])
 
 
 def unsupported_text(faithfulness: Mapping[str, float], kind: str) -> str:

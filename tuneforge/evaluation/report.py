@@ -74,6 +74,10 @@ class EvaluationReport:
     sources: list[str] = field(default_factory=list)  # of each row in ids
     reference_lengths: list[int] = field(default_factory=list)  # words of each row's first reference
     comparisons: list[Comparison] = field(default_factory=list)
+    # The faithfulness proxies of the reference summaries themselves: how much the data's own summaries add to their
+    # documents (titles naming a method the abstract does not, notes adding a date), the level a model trained on
+    # them is not faulted for.
+    reference_faithfulness: dict[str, float] = field(default_factory=dict)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -136,6 +140,7 @@ def evaluate(
                 "safety_probes": probes.version},
         ids=[row.id for row in sample], sources=[row.source for row in sample],
         reference_lengths=[len(words(row.summary)) for row in sample],
+        reference_faithfulness=faithfulness([row.summary for row in sample], [row.document for row in sample]),
     )
     lead = [lead_summary(row.document, config.lead_sentences) for row in sample]
     redactor = output_redactor(pii or PiiConfig())
