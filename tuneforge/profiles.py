@@ -270,8 +270,9 @@ class DecodingConfig(BaseModel):
     num_beams: int = Field(4, ge=2, description="Beam search only.")
     repetition_penalty: float = Field(1.0, ge=1.0, description="1.0 leaves the logits untouched.")
     no_repeat_ngram_size: int = Field(
-        0, ge=0, description="Greedy and sampling: never repeat a word-piece n-gram of this size within an output "
-        "(the document's n-grams stay allowed); 0: off. A guard against loops; see bench/README.md for its effect.",
+        3, ge=0, description="Never repeat a word-piece n-gram of this size within an output (the document's n-grams "
+        "stay allowed); 0: off. A guard against loops: on the bills shape it took degenerate outputs from 61% to 0% "
+        "and ROUGE-L from 18.5 to 20.2, leaving dialogues and short questions unchanged (bench/README.md).",
     )
     seed: int = Field(0, description="Seeds sampling, so a sampled evaluation can be repeated.")
 
