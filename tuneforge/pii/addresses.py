@@ -16,27 +16,42 @@ from tuneforge.pii.kinds import Span
 
 _UPPER = "A-ZÀ-ÖØ-Þ"
 _NAME_WORD = rf"[{_UPPER}][\w'’.-]*"
-_EN_TYPES = ("Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Square|Sq|Terrace|Way|"
-             "Close|Crescent|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Row|Gardens|Mews|Grove|Hill")
+# Street-type words: the USPS standard suffixes (Publication 28, appendix C1) and the common British ones.
+_EN_TYPES = (
+    "Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Square|Sq|Terrace|Way|Close|"
+    "Crescent|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Row|Gardens|Mews|Grove|Hill|Hills|Alley|Annex|Arcade|Bay|Bayou|"
+    "Beach|Bend|Bluffs?|Bottom|Branch|Bridge|Brooks?|Burgs?|Bypass|Camp|Canyon|Cape|Causeway|Centers?|Centre|"
+    "Cliffs?|Club|Commons?|Corners?|Course|Courts|Coves?|Creek|Crest|Crossing|Crossroad|Curve|Dale|Dam|Divide|"
+    "Drives|Estates?|Expressway|Extensions?|Falls?|Ferry|Fields?|Flats?|Ford|Forest|Forges?|Forks?|Fort|Freeway|"
+    "Gateway|Glens?|Greens?|Harbors?|Haven|Heights|Hollow|Inlet|Islands?|Isle|Junctions?|Keys?|Knolls?|Lakes?|Land|"
+    "Landing|Light|Lights|Loaf|Locks?|Lodge|Loop|Mall|Manors?|Meadows?|Mills?|Missions?|Motorway|Mount|Mountains?|"
+    "Neck|Orchard|Oval|Overpass|Parks?|Pass|Passage|Path|Pike|Pines?|Plains?|Plaza|Points?|Ports?|Prairie|Radial|"
+    "Ramp|Ranch|Rapids?|Rest|Ridges?|River|Roads|Route|Run|Shoals?|Shores?|Skyway|Springs?|Spurs?|Squares|Station|"
+    "Stravenue|Stream|Streets|Summit|Throughway|Trace|Track|Trafficway|Trail|Trailer|Tunnel|Turnpike|Underpass|"
+    "Unions?|Valleys?|Viaduct|Views?|Villages?|Ville|Vista|Walks?|Wall|Ways|Wells?|Wharf|Walk|Yard"
+)
 _GLUED_TYPES = ("straße|strasse|str\\.|weg|gasse|platz|allee|ring|damm|laan|straat|gracht|plein|vej|gatan|gata|veien|"
                 "katu")
 _FR_TYPES = "rue|avenue|av\\.|boulevard|bd|chemin|allée|place|impasse|quai|route"
-_ROMANCE_TYPES = "Calle|C/|Avenida|Avda\\.?|Plaza|Paseo|Carrer|Via|Viale|Piazza|Corso|Largo|Rua|Travessa|Praça"
+_ROMANCE_TYPES = ("Calle|C/|Avenida|Avda\\.?|Plaza|Paseo|Carrer|Camino|Ronda|Rambla|Glorieta|Cuesta|Callejón|Via|Viale|"
+                  "Vicolo|Piazza|Piazzale|Corso|Largo|Contrada|Strada|Borgo|Rua|Travessa|Praça|Alameda|Ul\\.|ul\\.|"
+                  "Aleja|aleja|al\\.|Plac|plac|Osiedle|os\\.")
 _WORDS = r"(?:[^\W\d][\w'’-]*\s+){0,4}[^\W\d][\w'’-]*"  # words that start with a letter
 
 _STREET = (
     rf"\b\d{{1,5}}[A-Za-z]?(?:[-/]\d{{1,4}})?,?\s+(?:{_NAME_WORD}\s+){{1,4}}(?:{_EN_TYPES})\b\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b)?"
-    rf"|\b[{_UPPER}][\w'’-]*(?:{_GLUED_TYPES})\s+\d{{1,5}}[a-z]?\b"
+    rf"|\b[{_UPPER}][\w'’-]*(?i:{_GLUED_TYPES})\s+\d{{1,5}}[a-z]?\b"
     rf"|\b[{_UPPER}][\w'’-]*\s+(?:Straße|Strasse|Weg|Gasse|Platz|Allee)\s+\d{{1,5}}[a-z]?\b"
     rf"|\b\d{{1,5}}(?:\s?(?:bis|ter))?,?\s+(?:{_FR_TYPES})\s+{_WORDS}"
     rf"|\b(?:{_ROMANCE_TYPES})\s+{_WORDS},?\s+(?:n\.?\s?º?\s?)?\d{{1,5}}\b"
 )
 _UNIT = r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Flat|Unit|Floor)\.?\s*#?\w+)?"
-# A postcode (US ZIP, UK, Canadian, four- to five-digit European) and a city, in either order, after a comma.
-_POSTCODE = r"(?:\d{4}\s?[A-Z]{2}\b|\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)"
-_CITY_WORD = rf"[{_UPPER}][a-zß-öø-ÿ'’-]+"
+# A postcode (US ZIP, UK, Canadian, Dutch, Polish, four- to five-digit European) and a city, in either order.
+_POSTCODE = (r"(?:\d{4}\s?[A-Z]{2}\b|\d{2}-\d{3}\b|\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}"
+             r"|[A-Z]\d[A-Z]\s?\d[A-Z]\d)")
+_CITY_WORD = rf"[{_UPPER}][a-zß-öø-ÿ'’]+(?:-[{_UPPER}a-zß-öø-ÿ][a-zß-öø-ÿ'’]*)*"  # Pottier-les-Bains
 _CITY = rf"{_CITY_WORD}(?:\s+{_CITY_WORD}){{0,2}}"
-_TAIL = rf"(?:,?\s+{_POSTCODE}\s+{_CITY}|,\s+{_CITY}(?:,?\s+[A-Z]{{2}}\b)?(?:,?\s+{_POSTCODE})?)?"
+_TAIL = rf"(?:,?\s+{_POSTCODE},?\s+{_CITY}|,\s+{_CITY}(?:,?\s+[A-Z]{{2}}\b)?(?:,?\s+{_POSTCODE})?)?"
 
 _ADDRESS = re.compile(rf"(?:{_STREET}){_UNIT}{_TAIL}")
 

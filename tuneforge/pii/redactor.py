@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from tuneforge.pii.addresses import find_addresses
 from tuneforge.pii.kinds import Span, placeholder
-from tuneforge.pii.names import find_people
+from tuneforge.pii.names import find_anchored, find_people
 from tuneforge.pii.secrets import find_secrets
 from tuneforge.pii.structured import StructuredDetector
 
@@ -30,9 +30,11 @@ _HINTS: dict[str, Callable[[str, str], object]] = {  # (text, lower-cased text) 
     "DATE_OF_BIRTH": lambda _, lowered: any(cue in lowered for cue in _BIRTH_CUES),
 }
 _DOTTED_QUAD = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
-_BIRTH_CUES = ("born", "birth", "dob", "d.o.b", "geboren", "née", "nacid")
-_SECRET_CUES = ("-----begin", "password", "passwd", "pwd", "secret", "api_key", "apikey", "api-key", "access_key",
-                "bearer", "authorization", "token:", "token=", "token =", "credential")
+_BIRTH_CUES = ("born", "birth", "dob", "d.o.b", "b. ", "geboren", "née", "nacid")
+_SECRET_CUES = (
+    "-----begin", "password", "passwd", "passcode", "pwd", "pin ", "pin:", "secret", "api_key", "apikey", "api-key",
+    "access_key", "bearer", "authorization", "token:", "token=", "token =", "credential",
+)
 _DIGIT = re.compile(r"\d")
 
 
@@ -59,7 +61,7 @@ class Redactor:
         if "PERSON" in self.kinds and self.config.ner != "off":
             pii_at = [[span.start for span in spans] for spans in found]
             people = find_people(texts, self.config.ner, pii_at, self.config.ner_model)
-            found = [spans + more for spans, more in zip(found, people, strict=True)]
+            found = [spans + more + find_anchored(text) for spans, more, text in zip(found, people, texts, strict=True)]
         return [_settle(spans) for spans in found]
 
     def _find_structured(self, text: str) -> list[Span]:

@@ -1,5 +1,6 @@
 """Credentials by Yelp's detect-secrets: its regex plugins (cloud keys, API tokens, JWTs, private keys, credentials
-in URLs) and its keyword plugin with the config-file rules (``password: ...``, ``api_key=...``), run over free text.
+in URLs) and its keyword plugin with the config-file rules (``password: ...``, ``api_key=...``), run over free text;
+plus three plugins of our own in detect-secrets' form for what it misses in prose and newer key shapes.
 """
 
 from __future__ import annotations
@@ -13,13 +14,37 @@ from detect_secrets.plugins.base import RegexBasedDetector
 
 from tuneforge.pii.kinds import Span
 
-# detect-secrets has no rule for Google API keys, the commonest key in the wild; this one follows Google's documented
-# shape ("AIza" and 35 URL-safe characters), written as a detect-secrets plugin.
+
+class NewerKeysDetector(RegexBasedDetector):
+    """Keys detect-secrets 1.5 has no rule for, in their providers' documented shapes: Google API keys ("AIza" and 35
+    URL-safe characters), OpenAI project/service keys (sk-proj-, sk-svcacct-, sk-admin-) and GitHub fine-grained
+    tokens (github_pat_)."""
+
+    secret_type = "Newer API Key"
+    denylist = [
+        re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
+        re.compile(r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}"),
+        re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
+    ]
 
 
-class GoogleApiKeyDetector(RegexBasedDetector):
-    secret_type = "Google API Key"
-    denylist = [re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")]
+class CredentialsInUrlDetector(RegexBasedDetector):
+    """user:password@ in any URL scheme; detect-secrets' BasicAuthDetector refuses passwords holding characters such
+    as ``*`` or ``!`` that URLs allow."""
+
+    secret_type = "Basic Auth Credentials"
+    denylist = [re.compile(r"://[^\s:/@]+:([^\s/@]+)@(?=[\w.-])")]
+
+
+class PasswordInProseDetector(RegexBasedDetector):
+    """A password given in a sentence ("my password is Tr0ub4dor&3", "login admin / password hunter2"): the word
+    after it counts when it has a digit or a symbol, which common words do not."""
+
+    secret_type = "Password in prose"
+    denylist = [re.compile(
+        r"(?i:\b(?:password|passwd|passcode|pwd|pin)\b)(?:\s+(?:is|was|reset to|set to|changed to))?\s*[:=/-]?\s*"
+        r"[\"'“]?((?=[^\s\"'”]*[\d!@#$%^&*?])[^\s\"'”,;]{4,})"
+    )]
 
 
 _PEM_END = re.compile(r"-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----")
@@ -35,7 +60,7 @@ def _plugins() -> tuple[RegexBasedDetector, ...]:
 
     import detect_secrets.plugins as package
 
-    found: list[RegexBasedDetector] = [GoogleApiKeyDetector()]
+    found: list[RegexBasedDetector] = [NewerKeysDetector(), CredentialsInUrlDetector(), PasswordInProseDetector()]
     for module_info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{module_info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
@@ -70,9 +95,12 @@ def find_secrets(text: str) -> Iterator[Span]:
 
 
 def _secret_group(match: re.Match[str]) -> int:
-    """The group holding the secret: the last captured one when it is long enough to be a secret, else the match."""
+    """The group holding the secret: the last captured one when it follows a key or a user name ("password is X",
+    "user:X@"), else the whole match (a captured prefix such as "ghp" or "AKIA" is not the secret)."""
     captured = [index for index in range(1, (match.re.groups or 0) + 1) if match.group(index)]
-    return captured[-1] if captured and len(match.group(captured[-1])) >= 8 else 0
+    if captured and match.start(captured[-1]) > match.start() and len(match.group(captured[-1])) >= 4:
+        return captured[-1]
+    return 0
 
 
 @cache

@@ -61,6 +61,26 @@ def _suffixes():  # noqa: ANN202 - tldextract.TLDExtract
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+class CardNumberRecognizer(PatternRecognizer):
+    """Payment card numbers Presidio's recognizer leaves (Mastercard's 2-series, 19-digit Visa, 12-digit Maestro):
+    12 to 19 digits in groups, an issuer prefix of a card network, and the Luhn checksum (python-stdnum)."""
+
+    _ISSUERS = re.compile(r"4|5[0-9]|2(?:2[2-9]|[3-6]|7[01]|720)|3[47]|3(?:0[0-5]|[68])|35|6")
+
+    def __init__(self) -> None:
+        super().__init__(supported_entity="CARD_NUMBER", supported_language=LANGUAGE, name="CardNumber(luhn)",
+                         context=["card", "credit", "debit", "visa", "mastercard", "amex", "maestro", "payment"],
+                         patterns=[Pattern("compact", r"\b[2-6]\d{11,18}\b", 0.5),
+                                   Pattern("in fours", r"\b[2-6]\d{3}([ -])\d{4}(?:\1\d{4}){1,2}(?:\1\d{1,3})?\b", 0.5),
+                                   Pattern("amex", r"\b3[47]\d{2}([ -])\d{6}\1\d{5}\b", 0.5)])
+
+    def validate_result(self, pattern_text: str) -> bool:
+        from stdnum import luhn
+
+        digits = re.sub(r"\D", "", pattern_text)
+        return 12 <= len(digits) <= 19 and self._ISSUERS.match(digits) is not None and luhn.is_valid(digits)
+
+
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 # A birth cue close before a date: the date is a date of birth, not any date.
 _BIRTH_CUE = re.compile(
@@ -88,21 +108,35 @@ class DateOfBirthRecognizer(presidio.DateRecognizer):
         return [result for result in found if _BIRTH_CUE.search(text, max(0, result.start - 60), result.start)]
 
 
+def _pan_without_its_low_pattern() -> PatternRecognizer:
+    """Presidio's Indian PAN recognizer without its "PAN (Low)" pattern: any 10-character word when four digits
+    occur anywhere later in the text ("algorithms ... 2007"), which no context rescues."""
+    recognizer = presidio.InPanRecognizer()
+    recognizer.patterns = [pattern for pattern in recognizer.patterns if pattern.name != "PAN (Low)"]
+    return recognizer
+
+
 # Presidio's recognizers by the placeholder kind they feed; every one of them answers to language "en" here.
 _PRESIDIO: dict[str, tuple[Callable[[], PatternRecognizer], ...]] = {
     "EMAIL": (OfflineEmailRecognizer,),
-    "CARD": (presidio.CreditCardRecognizer,),
+    "CARD": (presidio.CreditCardRecognizer, CardNumberRecognizer),
     "IBAN": (presidio.IbanRecognizer,),
     "IP": (presidio.IpRecognizer,),
     "NATIONAL_ID": (
         presidio.UsSsnRecognizer, presidio.UsItinRecognizer, presidio.NhsRecognizer, presidio.UkNinoRecognizer,
         presidio.EsNifRecognizer, presidio.EsNieRecognizer, presidio.ItFiscalCodeRecognizer, presidio.PlPeselRecognizer,
         presidio.FiPersonalIdentityCodeRecognizer, presidio.SePersonnummerRecognizer, presidio.InAadhaarRecognizer,
-        presidio.InPanRecognizer, presidio.AuTfnRecognizer, presidio.AuMedicareRecognizer, presidio.SgFinRecognizer,
+        _pan_without_its_low_pattern, presidio.AuTfnRecognizer, presidio.AuMedicareRecognizer, presidio.SgFinRecognizer,
         presidio.KrRrnRecognizer, presidio.CaSinRecognizer, presidio.DeTaxIdRecognizer, presidio.TrNationalIdRecognizer,
         presidio.ZaIdNumberRecognizer,
     ),
     "PASSPORT": (
+        lambda: PatternRecognizer(
+            # Any country's passport number named as one: 6 to 10 capitals and digits right after a passport word.
+            supported_entity="PASSPORT_NUMBER", supported_language=LANGUAGE, name="Passport(any country)",
+            patterns=[Pattern("passport", r"\b(?=[A-Z0-9]*\d)[A-Z0-9]{6,10}\b", 0.05)],
+            context=["passport", "reisepass", "passeport", "paspoort", "pasaporte", "passaporto", "passport#"],
+        ),
         presidio.UsPassportRecognizer, presidio.UkPassportRecognizer, presidio.DePassportRecognizer,
         presidio.EsPassportRecognizer, presidio.ItPassportRecognizer, presidio.InPassportRecognizer,
         presidio.KrPassportRecognizer,
@@ -116,6 +150,7 @@ def _stdnum_recognizers() -> list[PatternRecognizer]:
     from stdnum.br import cpf
     from stdnum.ch import ssn
     from stdnum.cn import ric
+    from stdnum.de import idnr
     from stdnum.dk import cpr
     from stdnum.fr import nir
     from stdnum.mx import curp
@@ -125,14 +160,21 @@ def _stdnum_recognizers() -> list[PatternRecognizer]:
     return [
         StdnumRecognizer("FR_NIR", nir, r"\b[12](?:[ .]?\d){12}[ .]?\d{2}\b",
                          ["securite", "sécurité", "sociale", "nir", "insee", "social"], strong=False),
-        StdnumRecognizer("NL_BSN", bsn, r"\b\d{4}[ .]?\d{2}[ .]?\d{3}\b", ["bsn", "burgerservicenummer", "sofinummer"],
-                         strong=False),
+        # Printed as on the carte Vitale, 1 2 2 2 3 3 2 digits, with its mod-97 key: 1 in 97 digit runs would pass.
+        StdnumRecognizer("FR_NIR_PRINTED", nir, r"\b[12] \d{2} \d{2} (?:\d{2}|2[AB]) \d{3} \d{3} \d{2}\b", [],
+                         strong=True),
+        StdnumRecognizer("NL_BSN", bsn, r"\b\d{4}[ .]?\d{2}[ .]?\d{3}\b",
+                         ["bsn", "burgerservicenummer", "sofinummer", "tax"], strong=False),
+        StdnumRecognizer("DE_IDNR", idnr, r"\b[1-9]\d(?:[ /]?\d){9}\b",
+                         ["steuer", "steuer-id", "steueridentifikationsnummer", "idnr", "tax", "id"], strong=False),
         StdnumRecognizer("BR_CPF", cpf, r"\b\d{3}\.\d{3}\.\d{3}-\d{2}\b", ["cpf"], strong=True),
         StdnumRecognizer("BE_NN", nn, r"\b\d{2}\.\d{2}\.\d{2}-\d{3}\.\d{2}\b", ["rijksregisternummer", "national"],
                          strong=True),
+        StdnumRecognizer("BE_NN_COMPACT", nn, r"\b\d{11}\b", ["rijksregisternummer", "national", "register"],
+                         strong=False),
         StdnumRecognizer("DK_CPR", cpr, r"\b\d{6}-\d{4}\b", ["cpr", "personnummer"], strong=False),
         StdnumRecognizer("NO_FNR", fodselsnummer, r"\b\d{6} ?\d{5}\b",
-                         ["fødselsnummer", "fodselsnummer", "personnummer"], strong=False),
+                         ["fødselsnummer", "fodselsnummer", "personnummer", "id"], strong=False),
         StdnumRecognizer("CN_RIC", ric, r"\b\d{17}[\dXx]\b", ["身份证", "resident", "identity", "id"], strong=True),
         StdnumRecognizer("MX_CURP", curp, r"\b[A-Z]{4}\d{6}[HM][A-Z]{5}[0-9A-Z]\d\b", ["curp"], strong=True),
         StdnumRecognizer("CH_AHV", ssn, r"\b756[ .]?\d{4}[ .]?\d{4}[ .]?\d{2}\b", ["ahv", "avs"], strong=True),
@@ -195,7 +237,8 @@ class StructuredDetector:
         self.kind_of = {entity: kind for kind, recognizers in self.recognizers.items()
                         for recognizer in recognizers for entity in recognizer.supported_entities}
         self.nlp = TokenizerNlpEngine()
-        self.enhancer = LemmaContextAwareEnhancer()
+        # Context words count after a number too ("... as her SIN", "... into the CPF field").
+        self.enhancer = LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=5)
 
     def find(self, text: str, kinds: Iterable[str]) -> list[Span]:
         kinds = set(kinds)
@@ -204,6 +247,10 @@ class StructuredDetector:
         if whole_text:
             spans += self._analyze(text, whole_text, 0)
         windowed = kinds & WINDOWED_KINDS
+        if windowed and _ID_CUES.search(text.lower()):
+            # A passport or ID number named as such may hold few digits (C7YTL3PVG, ABCDE1234F): the whole text.
+            spans += self._analyze(text, windowed, 0)
+            windowed = set()
         phones = self.phones if "PHONE" in kinds else None
         if windowed or phones:
             for start, end in identifier_windows(text):
@@ -233,16 +280,29 @@ class StructuredDetector:
 
 
 # Identifiers made of digit groups (cards, IBANs, national identifiers, passports, phone numbers) are looked for
-# only in windows around runs of digit groups holding five digits or more: prose costs one cheap regex (it starts at
-# a digit), and each recognizer then searches a few dozen characters instead of the whole text. Letters before the
+# only in windows around runs of digit groups holding five digits or more (four among letters): prose costs one
+# cheap regex (it starts at a digit), and each recognizer then searches a few dozen characters instead of the whole
+# text. Letters before the
 # first digit ("GB82 ...", "RSSMRA85...") fall in the window's left context.
 WINDOWED_KINDS = frozenset({"CARD", "IBAN", "NATIONAL_ID", "PASSPORT"})
 _ID_RUN = re.compile(r"\d[\dA-Za-z]*(?:[ .\-/()]{1,2}[\dA-Z][\dA-Za-z]*){0,11}\)?")
 _CONTEXT_CHARS = 48
+_ID_CUES = re.compile(
+    r"passport|reisepass|passeport|paspoort|pasaporte|passaporto|\bpan\b|tax ?(?:id|number|no)|taxpayer|steuer|"
+    r"\bssn\b|social security|social insurance|national (?:id|insurance)|\bid (?:number|no)|identity (?:number|card)|"
+    r"personal (?:number|id)|personnummer|fødselsnummer|\bnir\b|\bbsn\b|burgerservicenummer|\bcpf\b|aadhaar|"
+    r"\bnino\b|\bsin\b|codice fiscale|\bpesel\b|\bdni\b|\bnie\b|\bcurp\b|\bnric\b|\btfn\b|\bnhs\b"
+)
 
 
 def identifier_windows(text: str) -> list[tuple[int, int]]:
-    return [match.span() for match in _ID_RUN.finditer(text) if sum(map(str.isdigit, match.group())) >= 5]
+    """Runs with five digits, or four among letters (an Indian PAN, ABCDE1234F)."""
+    windows = []
+    for match in _ID_RUN.finditer(text):
+        digits = sum(map(str.isdigit, match.group()))
+        if digits >= 5 or (digits == 4 and not match.group().strip(" .-/()").isdigit()):
+            windows.append(match.span())
+    return windows
 
 
 def _english(recognizer: PatternRecognizer) -> PatternRecognizer:
