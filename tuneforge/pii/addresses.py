@@ -49,7 +49,7 @@ _UNIT = r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Flat|Unit|Floor)\.?\s*#?\w+)?"
 # A postcode (US ZIP, UK, Canadian, Dutch, Polish, four- to five-digit European) and a city, in either order.
 _POSTCODE = (r"(?:\d{4}\s?[A-Z]{2}\b|\d{2}-\d{3}\b|\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}"
              r"|[A-Z]\d[A-Z]\s?\d[A-Z]\d)")
-_CITY_WORD = rf"[{_UPPER}][a-zß-öø-ÿ'’]+(?:-[{_UPPER}a-zß-öø-ÿ][a-zß-öø-ÿ'’]*)*"  # Pottier-les-Bains
+_CITY_WORD = rf"[{_UPPER}][a-zß-öø-ÿĀ-ž'’]+(?:-[{_UPPER}a-zß-öø-ÿĀ-ž][a-zß-öø-ÿĀ-ž'’]*)*"  # Pottier-les-Bains
 _CITY = rf"{_CITY_WORD}(?:\s+{_CITY_WORD}){{0,2}}"
 _TAIL = rf"(?:,?\s+{_POSTCODE},?\s+{_CITY}|,\s+{_CITY}(?:,?\s+[A-Z]{{2}}\b)?(?:,?\s+{_POSTCODE})?)?"
 
