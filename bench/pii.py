@@ -949,11 +949,11 @@ def counting_ner_input() -> Iterator[Counter]:
     counts: Counter = Counter()
     original = names.candidate_sentences
 
-    def counted(text: str, cued: bool, pii_at: Sequence[int] = ()) -> list[tuple[int, str]]:
+    def counted(text: str, cued: bool, pii_at: Sequence[int] = ()) -> list[tuple[int, str, bool]]:
         chosen = original(text, cued, pii_at)
         counts["texts_sent"] += bool(chosen)
         counts["sentences_sent"] += len(chosen)
-        counts["chars_sent"] += sum(len(sentence) for _, sentence in chosen)
+        counts["chars_sent"] += sum(len(sentence) for _, sentence, _ in chosen)
         return chosen
 
     names.candidate_sentences = counted

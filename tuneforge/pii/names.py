@@ -56,9 +56,10 @@ def _model(name: str):  # noqa: ANN202 - spacy.Language
         ) from error
 
 
-def candidate_sentences(text: str, cued: bool, pii_at: Sequence[int] = ()) -> list[tuple[int, str]]:
-    """The sentences (with their offsets) worth the NER model's time; ``pii_at`` are the offsets of other personal
-    data in the text, a cue for the sentences around them."""
+def candidate_sentences(text: str, cued: bool, pii_at: Sequence[int] = ()) -> list[tuple[int, str, bool]]:
+    """The sentences worth the NER model's time: (offset, sentence, whether it is cued); ``pii_at`` are the offsets
+    of other personal data in the text, a cue for the sentences around them. With ``cued`` False every sentence
+    with a capitalised pair is chosen."""
     if _CANDIDATE.search(text) is None or (cued and not pii_at and not _cued(text)):
         return []
     chosen = []
@@ -67,8 +68,9 @@ def candidate_sentences(text: str, cued: bool, pii_at: Sequence[int] = ()) -> li
         if not _CANDIDATE.search(sentence):
             continue
         near_pii = any(match.start() - _NEAR_CHARS <= at < match.end() + _NEAR_CHARS for at in pii_at)
-        if not cued or near_pii or _cued(sentence):
-            chosen.append((match.start(), sentence))
+        has_cue = near_pii or _cued(sentence)
+        if has_cue or not cued:
+            chosen.append((match.start(), sentence, has_cue))
     return chosen
 
 
@@ -103,17 +105,34 @@ def find_people(
     texts: Sequence[str], scope: str, pii_at: Sequence[Sequence[int]], model: str = NER_MODEL
 ) -> list[list[Span]]:
     """PERSON spans per text; ``scope`` is ``cued`` or ``all`` (see the module doc), ``pii_at`` the offsets of other
-    personal data found in each text."""
-    jobs = [(index, offset, sentence)
+    personal data found in each text. In a cued sentence, a capitalised pair inside the sentence that the model
+    leaves unlabelled counts too: the small model misses many names that are not English."""
+    jobs = [(index, offset, sentence, has_cue)
             for index, text in enumerate(texts)
-            for offset, sentence in candidate_sentences(text, scope == "cued", pii_at[index])]
+            for offset, sentence, has_cue in candidate_sentences(text, scope == "cued", pii_at[index])]
     found: list[list[Span]] = [[] for _ in texts]
     if not jobs:
         return found
     nlp = _model(model)
-    for (index, offset, _), doc in zip(jobs, nlp.pipe(sentence for _, _, sentence in jobs), strict=True):
+    for (index, offset, sentence, has_cue), doc in zip(jobs, nlp.pipe(job[2] for job in jobs), strict=True):
         found[index].extend(_people(texts[index], offset, doc))
+        if has_cue:
+            found[index].extend(_unlabelled_pairs(sentence, offset, doc))
     return found
+
+
+_INNER_PAIR = re.compile(rf"(?<=[{_LOWER},:;(] )({_CAP_WORD}(?: (?:van|von|de|del|della|da|di|du|le|la|bin|al))*"
+                         rf"(?: {_CAP_WORD}){{1,2}})\b")
+
+
+def _unlabelled_pairs(sentence: str, offset: int, doc) -> Iterator[Span]:  # noqa: ANN001 - spacy.tokens.Doc
+    """Capitalised pairs after a lower-case word or a comma, not at the sentence start, that no entity covers."""
+    labelled = [(entity.start_char, entity.end_char) for entity in doc.ents]
+    for match in _INNER_PAIR.finditer(sentence):
+        start, end = match.span(1)
+        if not any(start < right and left < end for left, right in labelled) and not _AFTER_CITATION.match(
+                sentence, end):
+            yield Span(offset + start, offset + end, "PERSON", 0.6)
 
 
 def _people(text: str, offset: int, doc) -> Iterator[Span]:  # noqa: ANN001 - spacy.tokens.Doc
