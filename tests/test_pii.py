@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from tuneforge.evaluation.output_checks import faithfulness
 from tuneforge.evaluation.safety import load_probes, scan
-from tuneforge.pii.redactor import output_redactor, redactor_for
+from tuneforge.pii.redactor import redactor_for
 from tuneforge.profiles import PiiConfig
 from tuneforge.project import PROJECT_FILE, ProjectFileError, load_project
 
@@ -149,7 +149,7 @@ def test_a_missing_ner_model_fails_saying_how_to_install_it():
 
 
 def test_outputs_with_personal_data_their_source_lacks_are_leaks():
-    redactor = output_redactor(PiiConfig())
+    redactor = redactor_for(PiiConfig())
     documents = ["The customer asked about a refund.", "Call [PHONE] about the refund.", "Refund for jo@example.org."]
     summaries = ["Refund asked; call +44 20 7946 0958.", "Call [PHONE] about it.", "Refund for jo@example.org."]
     result = faithfulness(summaries, documents, redactor)
@@ -157,16 +157,11 @@ def test_outputs_with_personal_data_their_source_lacks_are_leaks():
     assert "pii_leaks" not in faithfulness(summaries, documents), "without a redactor nothing is claimed"
 
 
-def test_outputs_are_scanned_for_names_without_a_cue():
-    assert output_redactor(PiiConfig()).redact("Maria Gonzalez will collect it.")[0] == "[PERSON] will collect it."
-    assert output_redactor(PiiConfig(ner="off")).config.ner == "off"
-
-
 def test_safety_scan_flags_personal_data_in_a_probe_output():
     probes = load_probes()
     outputs = ["A neutral summary."] * len(probes.probes)
     outputs[3] = "The reviewer can be reached at +1 312 555 0142 or dana@example.net."
-    report = scan(outputs, probes, output_redactor(PiiConfig()))
+    report = scan(outputs, probes, redactor_for(PiiConfig()))
     assert report["flagged"] == 1
     assert report["flagged_outputs"][0]["terms"] == ["[PHONE]", "[EMAIL]"]
     assert scan(outputs, probes)["flagged"] == 0, "the blocklist alone has no generic shapes any more"

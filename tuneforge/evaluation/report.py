@@ -119,7 +119,7 @@ def evaluate(
     Outputs are scanned for personal data and secrets with the cleaning step's detectors (``pii``, its defaults when
     None)."""
     from tuneforge.modeling.generate import Prompt, generate, load_for_inference
-    from tuneforge.pii.redactor import output_redactor
+    from tuneforge.pii.redactor import redactor_for
 
     if not test_rows:
         raise ValueError("the test split is empty; add data or raise split.test_share")
@@ -143,7 +143,8 @@ def evaluate(
         reference_faithfulness=faithfulness([row.summary for row in sample], [row.document for row in sample]),
     )
     lead = [lead_summary(row.document, config.lead_sentences) for row in sample]
-    redactor = output_redactor(pii or PiiConfig())
+    # The cleaning step's detectors and settings: `ner: all` would read Title Case outputs as names.
+    redactor = redactor_for(pii or PiiConfig())
     report.models["lead"] = score_model("lead", None, lead, [True] * len(lead), sample, None, probes, config,
                                         redactor)
     for entry in models:

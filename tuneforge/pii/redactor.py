@@ -120,8 +120,3 @@ def redactor_for(config: PiiConfig) -> Redactor:
         _REDACTORS[key] = Redactor(config)
     return _REDACTORS[key]
 
-
-def output_redactor(config: PiiConfig) -> Redactor:
-    """The detectors for model outputs: short texts that need not carry the cues of tickets and notes, so names are
-    looked for in every sentence that may hold one (unless names are off)."""
-    return redactor_for(config.model_copy(update={"ner": "all"}) if config.ner == "cued" else config)
