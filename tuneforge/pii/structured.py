@@ -247,7 +247,7 @@ class StructuredDetector:
         if whole_text:
             spans += self._analyze(text, whole_text, 0)
         windowed = kinds & WINDOWED_KINDS
-        if windowed and _ID_CUES.search(text.lower()):
+        if windowed and _named_identifier(text.lower()):
             # A passport or ID number named as such may hold few digits (C7YTL3PVG, ABCDE1234F): the whole text.
             spans += self._analyze(text, windowed, 0)
             windowed = set()
@@ -262,6 +262,13 @@ class StructuredDetector:
                     spans += [Span(left + s.start, left + s.end, s.kind, s.score) for s in phones.find(window)]
         return spans
 
+    @staticmethod
+    def _has_context_word(text: str, recognizers: list[PatternRecognizer]) -> bool:
+        """Whether any of the recognizers' context words occurs at all: without one the enhancer (a tokenization
+        and a scan per find) cannot raise a weak find, so it is skipped."""
+        lowered = text.lower()
+        return any(word.lower() in lowered for recognizer in recognizers for word in recognizer.context or ())
+
     def _analyze(self, text: str, kinds: Iterable[str], offset: int) -> list[Span]:
         results: list[RecognizerResult] = []
         used: list[PatternRecognizer] = []
@@ -273,7 +280,7 @@ class StructuredDetector:
                 if found:
                     results += found
                     used.append(recognizer)
-        if any(result.score < MIN_SCORE for result in results):
+        if any(result.score < MIN_SCORE for result in results) and self._has_context_word(text, used):
             results = self.enhancer.enhance_using_context(text, results, self.nlp.process_text(text, LANGUAGE), used)
         return [Span(offset + result.start, offset + result.end, self.kind_of[result.entity_type], result.score)
                 for result in results if result.score >= MIN_SCORE]
@@ -287,12 +294,20 @@ class StructuredDetector:
 WINDOWED_KINDS = frozenset({"CARD", "IBAN", "NATIONAL_ID", "PASSPORT"})
 _ID_RUN = re.compile(r"\d[\dA-Za-z]*(?:[ .\-/()]{1,2}[\dA-Z][\dA-Za-z]*){0,11}\)?")
 _CONTEXT_CHARS = 48
-_ID_CUES = re.compile(
-    r"passport|reisepass|passeport|paspoort|pasaporte|passaporto|\bpan\b|tax ?(?:id|number|no)|taxpayer|steuer|"
-    r"\bssn\b|social security|social insurance|national (?:id|insurance)|\bid (?:number|no)|identity (?:number|card)|"
-    r"personal (?:number|id)|personnummer|fødselsnummer|\bnir\b|\bbsn\b|burgerservicenummer|\bcpf\b|aadhaar|"
-    r"\bnino\b|\bsin\b|codice fiscale|\bpesel\b|\bdni\b|\bnie\b|\bcurp\b|\bnric\b|\btfn\b|\bnhs\b"
-)
+# Words that name an identifier: a passport or ID number so named may hold few digits (C7YTL3PVG, ABCDE1234F).
+_ID_WORDS = frozenset({
+    "passport", "reisepass", "reisepassnummer", "passeport", "paspoort", "pasaporte", "passaporto", "pan", "taxpayer",
+    "steuer-id", "steuernummer", "steueridentifikationsnummer", "idnr", "ssn", "personnummer", "fødselsnummer", "nir",
+    "bsn", "burgerservicenummer", "cpf", "aadhaar", "nino", "sin", "pesel", "dni", "nie", "curp", "nric", "tfn", "nhs",
+})
+_ID_PHRASES = ("tax id", "tax number", "tax no", "social security", "social insurance", "national id",
+               "national insurance", "id number", "id no", "identity number", "identity card", "personal number",
+               "personal id", "codice fiscale")
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)?")
+
+
+def _named_identifier(lowered: str) -> bool:
+    return any(phrase in lowered for phrase in _ID_PHRASES) or not _ID_WORDS.isdisjoint(_WORD.findall(lowered))
 
 
 def identifier_windows(text: str) -> list[tuple[int, int]]:
