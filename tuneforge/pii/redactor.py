@@ -1,8 +1,9 @@
 """The redactor: every enabled detector over a text, overlapping finds settled, typed placeholders in their place.
 
-Cheap hints decide which detectors a text can need at all (no '@', no e-mail; no close run of five digits, no
-card, IBAN, national identifier, passport or phone number), so most prose costs one pass of a few regexes; the
-maintained recognizers run only where their kind can occur.
+Cheap hints decide which detectors a text can need at all (no '@', no e-mail; no run of digit groups, no card,
+IBAN, national identifier, passport or phone number; no birth word, no date of birth), so most prose costs a few
+regexes; the maintained recognizers run only where their kind can occur, and the NER model only on flagged
+sentences (``names``).
 """
 
 from __future__ import annotations
