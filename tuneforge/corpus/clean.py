@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,8 +34,10 @@ from tuneforge.corpus.ngrams import ngram_hashes, word_hashes, words
 from tuneforge.corpus.quality import Problem, pair_problem, quality_problem
 from tuneforge.corpus.rowfiles import RowFiles
 from tuneforge.corpus.text import normalize_whitespace, repair_unicode, strip_markup
-from tuneforge.pii.redactor import Redactor, redactor_for
 from tuneforge.profiles import CleaningConfig, PiiConfig
+
+if TYPE_CHECKING:
+    from tuneforge.pii.redactor import Redactor
 
 TEXT_STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("unicode_repair", repair_unicode),
@@ -134,6 +136,8 @@ def clean_chunk(lines: list[str], config: CleaningConfig) -> ChunkResult:
             continue
         survivors.append(row)
         shingle_sets.append(outcome)
+    from tuneforge.pii.redactor import redactor_for  # Presidio and spaCy: seconds of imports, for cleaning only
+
     step = funnel["pii"]
     step.rows_in += len(survivors)
     for index, found in enumerate(_redact(survivors, redactor_for(config.pii))):
@@ -285,6 +289,8 @@ def _worker_pool(workers: int, config: CleaningConfig) -> Iterator[ProcessPoolEx
 
 
 def _load_detectors(pii: PiiConfig) -> None:
+    from tuneforge.pii.redactor import redactor_for
+
     redactor_for(pii).redact("warm-up")
 
 
