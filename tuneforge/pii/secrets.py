@@ -54,21 +54,13 @@ _URL_USER = re.compile(r"[^\s/:@]+:$")
 
 @cache
 def _plugins() -> tuple[RegexBasedDetector, ...]:
-    import importlib
-    import inspect
-    import pkgutil
+    """detect-secrets' regex plugins, from its own registry, and ours. IP addresses are the IP kind's (Presidio,
+    private ranges too), so its public-IP plugin is left out."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-    import detect_secrets.plugins as package
-
-    found: list[RegexBasedDetector] = [NewerKeysDetector(), CredentialsInUrlDetector(), PasswordInProseDetector()]
-    for module_info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            # IP addresses are the IP kind's (Presidio), with private ranges too.
-            if (issubclass(cls, RegexBasedDetector) and cls.__module__ == module.__name__
-                    and not inspect.isabstract(cls) and cls.__name__ != "IPPublicDetector"):
-                found.append(cls())
-    return tuple(found)
+    theirs = [cls() for cls in get_mapping_from_secret_type_to_class().values()
+              if issubclass(cls, RegexBasedDetector) and cls.__name__ != "IPPublicDetector"]
+    return (NewerKeysDetector(), CredentialsInUrlDetector(), PasswordInProseDetector(), *theirs)
 
 
 def find_secrets(text: str) -> Iterator[Span]:
