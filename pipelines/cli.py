@@ -3,7 +3,8 @@ asset; ``tuneforge data restore VERSION`` checks those exact bytes out of DVC (l
 ``tuneforge status`` and ``tuneforge rollback`` (in ``pipelines.model_commands``) show and move the champion;
 ``tuneforge experiments`` and ``tuneforge sweep`` (in ``pipelines.experiment_commands``) list and run experiments;
 ``tuneforge config`` (in ``pipelines.config_commands``) shows the effective settings; ``tuneforge run`` (in
-``pipelines.run_commands``) runs the pipeline on your own sources.
+``pipelines.run_commands``) runs the pipeline on your own sources; ``tuneforge serve`` (in
+``pipelines.serve_command``) serves the champion behind an OpenAI-compatible API.
 
 Each command group registers itself in ``COMMAND_GROUPS``; a handler returns the exit code or raises ``CliError``.
 """
@@ -26,6 +27,7 @@ from pipelines.experiment_commands import add_experiment_commands
 from pipelines.instance import CliError, open_instance
 from pipelines.model_commands import add_model_commands
 from pipelines.run_commands import add_run_commands
+from pipelines.serve_command import add_serve_commands
 from resources.dvc import DvcError, DvcRepository
 from resources.workspace import resolve_root
 from stages.data.assets import cleaned_corpus, curated_dataset, raw_corpus
@@ -215,6 +217,7 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_data_commands, add_model_commands, add_experiment_commands, add_config_commands, add_run_commands,
+    add_serve_commands,
 ]
 
 

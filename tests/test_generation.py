@@ -218,7 +218,7 @@ def test_the_no_repeat_guard_stops_loops_within_an_output_but_not_copying_the_pr
                 done = generation_module._beam_batch(model, rows, 40, tokenizer.pad_token_id, {-1}, config,
                                                      torch.device("cpu"))
             else:
-                done = generation_module._decode_batch(model, rows, 40, tokenizer.pad_token_id, {-1}, config,
+                done = generation_module.decode_batch(model, rows, 40, tokenizer.pad_token_id, {-1}, config,
                                                        [0] * len(rows), torch.device("cpu"))
         return [tokens for tokens, _ in done]
 

@@ -414,6 +414,27 @@ ACLSUM_INSTRUCTIONS = {
 }
 
 
+class ServingConfig(BaseModel):
+    """``tuneforge serve``: where it listens and what one request may ask (see tuneforge/serving/)."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind; anything beyond loopback requires API keys.")
+    port: int = Field(8000, ge=0, le=65535, description="0: any free port (printed at start).")
+    max_batch_size: int = Field(32, ge=1, description="Requests decoded together in one batch.")
+    batch_wait_ms: float = Field(
+        5.0, ge=0.0, description="How long the first request of a batch waits for others to join it.")
+    max_queue: int = Field(
+        256, ge=1, description="Requests waiting or decoding at once; beyond it a request is answered 429.")
+    max_tokens_limit: int = Field(1024, ge=1, description="The most max_tokens a request may ask for.")
+    default_max_tokens: int = Field(256, ge=1, description="max_tokens when a request gives none.")
+    max_prompt_tokens: int = Field(
+        4096, ge=16, description="The longest prompt accepted (and never more than the model's context leaves).")
+    max_request_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted.")
+    poll_seconds: float = Field(
+        2.0, gt=0.0, description="How often the registry's champion alias is checked for a promotion or rollback.")
+    api_keys_file: str = Field(
+        "", description="A file of API keys, one per line, beside TUNEFORGE_API_KEYS (comma-separated).")
+
+
 class Profile(BaseModel):
     name: str
     cleaning: CleaningConfig = CleaningConfig()
@@ -425,6 +446,7 @@ class Profile(BaseModel):
     promotion: PromotionConfig = PromotionConfig()
     drift: DriftConfig = DriftConfig()
     retrain: RetrainConfig = RetrainConfig()
+    serving: ServingConfig = ServingConfig()
     instructions: dict[str, str] = Field(
         default_factory=lambda: dict(ACLSUM_INSTRUCTIONS),
         description="Instruction given to the model, per source; sources not listed get default_instruction.",

@@ -115,7 +115,7 @@ def generate(
                 outputs = _beam_batch(model, rows, max_new_tokens, pad_id, eos, decoding, device)
             else:
                 seeds = [decoding.seed + i for i in indices]
-                outputs = _decode_batch(model, rows, max_new_tokens, pad_id, eos, decoding, seeds, device)
+                outputs = decode_batch(model, rows, max_new_tokens, pad_id, eos, decoding, seeds, device)
             for i, (tokens, finished) in zip(indices, outputs, strict=True):
                 text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
                 results[i] = Generation(text=text, finished=finished, new_tokens=len(tokens))
@@ -171,11 +171,14 @@ def _processors(decoding: DecodingConfig, prompt_width: int):
     return processors
 
 
-def _decode_batch(
+def decode_batch(
     model, rows: list[list[int]], max_new_tokens: int, pad_id: int, eos: set[int], decoding: DecodingConfig,
-    seeds: list[int], device: torch.device,
+    seeds: list[int], device: torch.device, limits: list[int] | None = None,
+    on_token: Callable[[int, int], None] | None = None,
 ) -> list[tuple[list[int], bool]]:
-    """Greedy or sampled completions of one batch: (generated tokens, ended with end-of-sequence) per row."""
+    """Greedy or sampled completions of one batch: (generated tokens, ended with end-of-sequence) per row. ``limits``
+    gives each row its own most new tokens (within ``max_new_tokens``); ``on_token(row, token)`` sees each token as
+    it is chosen (streaming)."""
     input_ids, attention = _left_padded(rows, pad_id, device)
     batch, width = input_ids.shape
     processors = _processors(decoding, width)
@@ -213,7 +216,11 @@ def _decode_batch(
             if live:
                 tokens[row].append(token)
                 finished[row] = token in eos
+                if on_token is not None:
+                    on_token(row, token)
         alive &= ~torch.isin(next_ids, eos_ids)
+        if limits is not None:
+            alive &= torch.tensor([len(tokens[row]) < limits[row] for row in present.tolist()], device=device)
         if step == max_new_tokens - 1 or not bool(alive.any()):
             break
         length += 1

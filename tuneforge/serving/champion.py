@@ -1,0 +1,97 @@
+"""What is served: the registry's champion, loaded from its merged export, and followed as it changes.
+
+The follower checks the ``champion`` alias every ``poll_seconds``. When a promotion or ``tuneforge rollback`` moves
+it, the new version is loaded beside the old one (in the follower's thread, so requests keep being answered) and
+swapped in between two batches. A version that cannot be loaded is logged and the current one keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from tuneforge.modeling.device import pick_device
+from tuneforge.modeling.generate import eos_token_ids
+from tuneforge.modeling.records import load_training_result
+from tuneforge.registry import ChampionRegistry, RegisteredModel
+from tuneforge.serving.engine import ServedModel
+
+log = logging.getLogger("tuneforge.serving")
+
+
+class NothingToServe(RuntimeError):
+    """There is no champion, or its export is gone; the message says what to run."""
+
+
+def load_champion(champions: ChampionRegistry) -> ServedModel:
+    champion = champions.champion()
+    if champion is None:
+        raise NothingToServe(f"the registry has no champion for {champions.model_name} yet: run `make demo` or "
+                             "materialize promoted_model, then serve")
+    return load_version(champions, champion)
+
+
+def load_version(champions: ChampionRegistry, registered: RegisteredModel) -> ServedModel:
+    """The registered version's merged export, on the GPU in bf16 where there is one, else on the CPU in fp32."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    export = Path(registered.export_dir)
+    if not (export / "config.json").is_file():
+        raise NothingToServe(f"{champions.model_name} version {registered.version}'s merged export {export} is "
+                             "missing: materialize merged_export for it, or roll back to a version that has one")
+    device = pick_device()
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    tokenizer = AutoTokenizer.from_pretrained(export)
+    model = AutoModelForCausalLM.from_pretrained(export, dtype=torch.bfloat16 if bf16 else torch.float32)
+    model.to(device).eval()
+    adapter = champions.local_adapter(registered)
+    trained = load_training_result(adapter) if adapter is not None else None
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return ServedModel(
+        model=model, tokenizer=tokenizer, name=champions.model_name, version=registered.version,
+        fingerprint=Path(registered.adapter_dir).name or registered.version,
+        instructions=dict(trained.instructions) if trained is not None else {},
+        eos=frozenset(eos_token_ids(model, tokenizer)), pad_id=pad_id, device=device, bf16=bf16,
+        context=getattr(AutoConfig.from_pretrained(export), "max_position_embeddings", None),
+    )
+
+
+class ChampionFollower:
+    """Polls the champion alias and hands each newly loaded version to ``swap``."""
+
+    def __init__(self, open_registry: Callable[[], ChampionRegistry], current: str, swap: Callable[[ServedModel], None],
+                 poll_seconds: float) -> None:
+        self._open, self.current, self._swap, self.poll_seconds = open_registry, current, swap, poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tuneforge-champion-follower", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def check(self) -> bool:
+        """Load and swap in the champion if it changed; True when it did."""
+        champions = self._open()
+        champion = champions.champion()
+        if champion is None or champion.version == self.current:
+            return False
+        log.info("champion moved from version %s to %s: loading it", self.current, champion.version)
+        served = load_version(champions, champion)
+        self._swap(served)
+        log.info("now serving version %s (adapter %s)", served.version, served.fingerprint)
+        self.current = champion.version
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.check()
+            except Exception as error:  # noqa: BLE001 - keep serving the current version; try again next poll
+                log.warning("could not follow the champion (still serving version %s): %s", self.current, error)
