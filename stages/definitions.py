@@ -5,7 +5,7 @@ file's settings shown on the code location's page)."""
 import dagster as dg
 from dagster_k8s import k8s_job_executor
 
-from resources import Compute, DvcRepository, ModelRegistry, Workspace
+from resources import Compute, DvcRepository, ModelRegistry, Serving, Workspace
 from resources.workspace import resolve_root
 from stages import data, evaluation, model, monitoring
 from stages.data.sensors import RawDataWatch
@@ -55,6 +55,7 @@ defs = dg.Definitions.merge(
             "dvc": DvcRepository(),
             "registry": ModelRegistry(),
             "compute": Compute(**ENVIRONMENT.compute),
+            "serving": Serving(**ENVIRONMENT.serving),
             "raw_watch": RawDataWatch(),
             "alert_notifier": AlertNotifier(),
         },

@@ -28,7 +28,8 @@ LIFECYCLE_ASSETS = [*data.defs.assets, *model.defs.assets, *evaluation.defs.asse
 EXPERIMENTS = experiments.name
 TRAIN_JOB = train_experiment_job.name
 
-AUTOMATED = {"cleaned_corpus", "curated_dataset", "evaluation_report", "merged_export", "promoted_model"}
+AUTOMATED = {"cleaned_corpus", "curated_dataset", "evaluation_report", "merged_export", "promoted_model",
+             "deployment"}
 BLOCKING_CHECKS = {("cleaned_corpus", CLEANED_SUITE), ("curated_dataset", CURATED_SUITE),
                    ("evaluation_report", PROMOTION_GATE), ("merged_export", EXPORT_PARITY)}
 OTHER_EXPERIMENT = "wider_lora"
@@ -195,14 +196,14 @@ def test_a_new_adapter_requests_only_its_own_experiment(automation):
     assert requested["evaluation_report"] == {RETRAIN_EXPERIMENT}
     # merged_export and promoted_model may join the same request (the gate, a blocking check, stops the run if
     # it fails), but only for this experiment and nothing above the model layer
-    assert set(requested) <= {"evaluation_report", "merged_export", "promoted_model"}
+    assert set(requested) <= {"evaluation_report", "merged_export", "promoted_model", "deployment"}
     assert all(partitions == {RETRAIN_EXPERIMENT} for partitions in requested.values()), requested
     assert automation.tick() == {}
 
 
 @pytest.mark.parametrize(("gated", "check", "downstream"), [
-    ("evaluation_report", PROMOTION_GATE, {"merged_export", "promoted_model"}),
-    ("merged_export", EXPORT_PARITY, {"promoted_model"}),
+    ("evaluation_report", PROMOTION_GATE, {"merged_export", "promoted_model", "deployment"}),
+    ("merged_export", EXPORT_PARITY, {"promoted_model", "deployment"}),
 ])
 def test_a_failed_gate_stops_promotion_and_a_passed_one_continues(automation, gated, check, downstream):
     automation.materialize(gated, OTHER_EXPERIMENT, failing=(check,))

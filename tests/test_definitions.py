@@ -11,7 +11,7 @@ def test_the_code_location_holds_every_asset_job_schedule_and_sensor():
     repository = defs.get_repository_def()
     assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} == {
         "raw_corpus", "cleaned_corpus", "curated_dataset", "base_model", "lora_adapter", "evaluation_report",
-        "merged_export", "promoted_model", "raw_data_drift", "champion_monitor",
+        "merged_export", "promoted_model", "deployment", "raw_data_drift", "champion_monitor",
     }
     assert {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys} == {
         "cleaned_corpus:great_expectations_cleaned", "curated_dataset:great_expectations_curated",
@@ -27,12 +27,14 @@ def test_the_code_location_holds_every_asset_job_schedule_and_sensor():
         "raw_data_sensor", "new_data_retrain_sensor", "drift_retrain_sensor", "run_failure_alert",
         "default_automation_sensor",
     }
-    assert set(defs.resources) == {"workspace", "dvc", "registry", "compute", "raw_watch", "alert_notifier"}
+    assert set(defs.resources) == {"workspace", "dvc", "registry", "compute", "serving", "raw_watch",
+                                   "alert_notifier"}
     groups = {key.to_user_string(): node.group_name for key, node in
               ((key, defs.resolve_asset_graph().get(key)) for key in defs.resolve_asset_graph().get_all_asset_keys())}
     assert groups == {"raw_corpus": "data", "cleaned_corpus": "data", "curated_dataset": "data", "base_model": "model",
                       "lora_adapter": "model", "evaluation_report": "evaluation", "merged_export": "promotion",
-                      "promoted_model": "promotion", "raw_data_drift": "monitoring", "champion_monitor": "monitoring"}
+                      "promoted_model": "promotion", "deployment": "promotion", "raw_data_drift": "monitoring",
+                      "champion_monitor": "monitoring"}
     lifecycle_tags = {"tuneforge/lifecycle": "model"}
     assert {job.name: dict(job.tags) for job in defs.resolve_all_job_defs() if not job.name.startswith("__")} == {
         "ingest_source": {}, "model_lifecycle": lifecycle_tags, "train_experiment": lifecycle_tags, "monitoring": {}}
@@ -48,7 +50,7 @@ def test_each_stage_assembles_its_own_definitions():
     assert names(data.defs) == {"raw_corpus", "cleaned_corpus", "curated_dataset", "ingest_source", "raw_data_sensor"}
     assert names(model.defs) == {"base_model", "lora_adapter", "model_lifecycle", "train_experiment",
                                  "new_data_retrain_sensor"}
-    assert names(evaluation.defs) == {"evaluation_report", "merged_export", "promoted_model"}
+    assert names(evaluation.defs) == {"evaluation_report", "merged_export", "promoted_model", "deployment"}
     assert names(monitoring.defs) == {"raw_data_drift", "champion_monitor", "monitoring", "drift_retrain_sensor",
                                       "run_failure_alert"}
 
@@ -66,6 +68,7 @@ def test_asset_graph_has_the_documented_lineage():
         "evaluation_report": ["base_model", "lora_adapter"],
         "merged_export": ["base_model", "evaluation_report"],
         "promoted_model": ["base_model", "evaluation_report", "merged_export"],
+        "deployment": ["base_model", "promoted_model"],
         "raw_data_drift": [],
         "champion_monitor": [],
     }
@@ -74,7 +77,7 @@ def test_asset_graph_has_the_documented_lineage():
     assert blocking >= {("evaluation_report", "promotion_gate"), ("merged_export", "export_parity")}
     partitioned = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).is_partitioned}
     assert partitioned == {"raw_corpus", "cleaned_corpus", "lora_adapter", "evaluation_report", "merged_export",
-                           "promoted_model"}
+                           "promoted_model", "deployment"}
     assert graph.get(dg.AssetKey("lora_adapter")).partitions_def.name == "experiments"
     assert graph.get(dg.AssetKey("lora_adapter")).pools == {"gpu"}
 
@@ -83,10 +86,10 @@ def test_jobs_cover_ingestion_per_source_and_the_model_lifecycle():
     assert isinstance(defs.resolve_job_def("ingest_source").partitions_def, dg.DynamicPartitionsDefinition)
     lifecycle = {k.to_user_string() for k in defs.resolve_job_def("model_lifecycle").asset_layer.selected_asset_keys}
     assert lifecycle == {"curated_dataset", "base_model", "lora_adapter", "evaluation_report", "merged_export",
-                         "promoted_model"}
+                         "promoted_model", "deployment"}
     sweep = defs.resolve_job_def("train_experiment")
     assert {k.to_user_string() for k in sweep.asset_layer.selected_asset_keys} == {
-        "lora_adapter", "evaluation_report", "merged_export", "promoted_model"}
+        "lora_adapter", "evaluation_report", "merged_export", "promoted_model", "deployment"}
     assert sweep.partitions_def.name == "experiments"
 
 
@@ -97,7 +100,8 @@ def test_the_curated_dataset_and_the_promoted_model_carry_freshness_policies():
         assert policy is not None and policy.fail_window.to_timedelta().days >= 7
     automated = {key.to_user_string() for key in graph.get_all_asset_keys()
                  if graph.get(key).automation_condition is not None}
-    assert automated == {"cleaned_corpus", "curated_dataset", "evaluation_report", "merged_export", "promoted_model"}
+    assert automated == {"cleaned_corpus", "curated_dataset", "evaluation_report", "merged_export", "promoted_model",
+                         "deployment"}
 
 
 def test_the_launchpad_shows_every_training_hyperparameter():

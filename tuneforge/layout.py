@@ -68,6 +68,11 @@ class Layout:
         return self.models / "promotions.jsonl"
 
     @property
+    def deployments(self) -> Path:
+        """Serving manifests rendered for each champion (Kubernetes)."""
+        return self.models / "deployments"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -57,6 +57,10 @@ class Environment(BaseModel):
         default_factory=dict, description="Fields of the compute resource: mode (in_process, local, kubernetes), "
         "processes, image, gpus, ...",
     )
+    serving: dict[str, Any] = Field(
+        default_factory=dict, description="Fields of the serving resource: mode (local, kubernetes), engine "
+        "(tuneforge, vllm), image, gpus, workspace_claim, apply, ...",
+    )
 
     @field_validator("schedule_timezone")
     @classmethod
