@@ -130,6 +130,7 @@ def print_summary(summary: dict) -> None:
             cells.append(f"{label} {summary[label][metric]:6.2f} [{low:6.2f}, {high:6.2f}]")
         print(f"  {metric:9s} " + "   ".join(cells))
     print("Full report (slices, lengths, faithfulness, safety, samples): the evaluation_report asset in the UI.")
+    print("Serve the champion (OpenAI-compatible, follows later promotions): .venv/bin/tuneforge serve")
 
 
 def main() -> None:

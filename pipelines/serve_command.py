@@ -11,7 +11,8 @@ from resources.registry import ModelRegistry
 from resources.workspace import resolve_root
 from tuneforge.project import ProjectFileError, load_project
 
-FLAGS = ("host", "port", "api_keys_file", "max_batch_size", "max_queue", "max_tokens_limit", "poll_seconds")
+FLAGS = ("host", "port", "api_keys_file", "max_batch_size", "max_queue", "max_tokens_limit", "poll_seconds",
+         "precision")
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -50,4 +51,6 @@ def add_serve_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tokens-limit", dest="max_tokens_limit", type=int, help="the most max_tokens allowed")
     parser.add_argument("--poll-seconds", dest="poll_seconds", type=float,
                         help="how often the champion alias is checked")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"),
+                        help="auto (default): bf16 where it measures faster; fp32: answers as evaluation scored them")
     parser.set_defaults(handler=serve_command)

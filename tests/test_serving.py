@@ -115,7 +115,7 @@ class Server:
 @pytest.fixture(scope="module")
 def server(served_workspace):
     root, env = served_workspace
-    running = Server(root, env)
+    running = Server(root, env, "--precision", "fp32")  # greedy outputs then do not depend on the batch
     yield running
     assert running.stop() == 0, running.output()
 
@@ -298,13 +298,15 @@ def _wait_for_version(client: openai.OpenAI, version: str, timeout: float = 60) 
 
 def test_api_keys_guard_every_route_but_health_and_never_reach_the_log(served_workspace):
     root, env = served_workspace
-    keyed = Server(root, env, extra_env={"TUNEFORGE_API_KEYS": f"other-key,{KEY}"})
+    # bf16 here whatever this machine's auto would pick, so both precisions are served by some test
+    keyed = Server(root, env, "--precision", "bf16", extra_env={"TUNEFORGE_API_KEYS": f"other-key,{KEY}"})
     try:
         with pytest.raises(openai.AuthenticationError, match="a valid API key is required"):
             _chat(keyed.client("wrong-key"))
         assert httpx.get(f"{keyed.url}/v1/models").status_code == 401
         assert httpx.get(f"{keyed.url}/metrics").status_code == 401
         assert httpx.get(f"{keyed.url}/health").status_code == 200
+        assert httpx.get(f"{keyed.url}/ready").json()["precision"] == "bf16"
         assert _chat(keyed.client(KEY), max_tokens=2).parse().usage.completion_tokens == 2
     finally:
         assert keyed.stop() == 0

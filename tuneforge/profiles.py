@@ -420,6 +420,10 @@ class ServingConfig(BaseModel):
     host: str = Field("127.0.0.1", description="Interface to bind; anything beyond loopback requires API keys.")
     port: int = Field(8000, ge=0, le=65535, description="0: any free port (printed at start).")
     max_batch_size: int = Field(32, ge=1, description="Requests decoded together in one batch.")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto: bf16 on GPUs that support it and on CPUs where bf16 matmuls measure faster (as "
+        "for training), else fp32. fp32 answers exactly as evaluation scored (greedy outputs do not depend on the "
+        "batch); bf16 is faster where chosen but rounds differently in a batch than alone.")
     batch_wait_ms: float = Field(
         5.0, ge=0.0, description="How long the first request of a batch waits for others to join it.")
     max_queue: int = Field(

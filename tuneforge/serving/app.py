@@ -138,7 +138,8 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
         if app.state.draining:
             return JSONResponse({"status": "draining"}, 503)
         return JSONResponse({"status": "ready", "model": served.name, "version": served.version,
-                             "adapter": served.fingerprint})
+                             "adapter": served.fingerprint, "precision": "bf16" if served.bf16 else "fp32",
+                             "device": str(served.device)})
 
     @app.get("/metrics")
     async def prometheus() -> Response:

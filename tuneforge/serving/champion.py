@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from tuneforge.modeling.device import pick_device
+from tuneforge.modeling.device import pick_device, use_bf16
 from tuneforge.modeling.generate import eos_token_ids
 from tuneforge.modeling.records import load_training_result
 from tuneforge.registry import ChampionRegistry, RegisteredModel
@@ -27,16 +27,17 @@ class NothingToServe(RuntimeError):
     """There is no champion, or its export is gone; the message says what to run."""
 
 
-def load_champion(champions: ChampionRegistry) -> ServedModel:
+def load_champion(champions: ChampionRegistry, precision: str = "auto") -> ServedModel:
     champion = champions.champion()
     if champion is None:
         raise NothingToServe(f"the registry has no champion for {champions.model_name} yet: run `make demo` or "
                              "materialize promoted_model, then serve")
-    return load_version(champions, champion)
+    return load_version(champions, champion, precision)
 
 
-def load_version(champions: ChampionRegistry, registered: RegisteredModel) -> ServedModel:
-    """The registered version's merged export, on the GPU in bf16 where there is one, else on the CPU in fp32."""
+def load_version(champions: ChampionRegistry, registered: RegisteredModel, precision: str = "auto") -> ServedModel:
+    """The registered version's merged export on this machine's device. In bf16 a GPU holds bf16 weights; a CPU keeps
+    fp32 weights and multiplies in bf16 (autocast), as evaluation does."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     export = Path(registered.export_dir)
@@ -44,9 +45,10 @@ def load_version(champions: ChampionRegistry, registered: RegisteredModel) -> Se
         raise NothingToServe(f"{champions.model_name} version {registered.version}'s merged export {export} is "
                              "missing: materialize merged_export for it, or roll back to a version that has one")
     device = pick_device()
-    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    bf16 = use_bf16(device, precision)
     tokenizer = AutoTokenizer.from_pretrained(export)
-    model = AutoModelForCausalLM.from_pretrained(export, dtype=torch.bfloat16 if bf16 else torch.float32)
+    bf16_weights = bf16 and device.type == "cuda"
+    model = AutoModelForCausalLM.from_pretrained(export, dtype=torch.bfloat16 if bf16_weights else torch.float32)
     model.to(device).eval()
     adapter = champions.local_adapter(registered)
     trained = load_training_result(adapter) if adapter is not None else None
@@ -64,8 +66,9 @@ class ChampionFollower:
     """Polls the champion alias and hands each newly loaded version to ``swap``."""
 
     def __init__(self, open_registry: Callable[[], ChampionRegistry], current: str, swap: Callable[[ServedModel], None],
-                 poll_seconds: float) -> None:
+                 poll_seconds: float, precision: str = "auto") -> None:
         self._open, self.current, self._swap, self.poll_seconds = open_registry, current, swap, poll_seconds
+        self.precision = precision
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tuneforge-champion-follower", daemon=True)
 
@@ -83,7 +86,7 @@ class ChampionFollower:
         if champion is None or champion.version == self.current:
             return False
         log.info("champion moved from version %s to %s: loading it", self.current, champion.version)
-        served = load_version(champions, champion)
+        served = load_version(champions, champion, self.precision)
         self._swap(served)
         log.info("now serving version %s (adapter %s)", served.version, served.fingerprint)
         self.current = champion.version

@@ -25,7 +25,7 @@ def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], 
           summary_prompt_tokens: int) -> None:
     keys = load_keys(config.api_keys_file)
     require_keys_beyond_loopback(config.host, keys)  # before any weights load
-    served = load_champion(open_registry())
+    served = load_champion(open_registry(), config.precision)
     metrics: ServingMetrics | None = None
     engine = BatchEngine(served, config.max_batch_size, config.batch_wait_ms, config.max_queue,
                          on_batch=lambda stats: metrics.batch(stats) if metrics else None)
@@ -37,10 +37,10 @@ def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], 
         metrics.serving(new.version, new.fingerprint)
         metrics.swaps.inc()
 
-    follower = ChampionFollower(open_registry, served.version, swap, config.poll_seconds)
+    follower = ChampionFollower(open_registry, served.version, swap, config.poll_seconds, config.precision)
     app = create_app(engine, config, keys, metrics, decoding, summary_prompt_tokens)
-    log.info("serving %s version %s (adapter %s) on http://%s:%s with %s", served.name, served.version,
-             served.fingerprint, config.host, config.port,
+    log.info("serving %s version %s (adapter %s, %s on %s) on http://%s:%s with %s", served.name, served.version,
+             served.fingerprint, "bf16" if served.bf16 else "fp32", served.device, config.host, config.port,
              f"{len(keys)} API key(s)" if keys else "no API keys (loopback only)")
     follower.start()
     server = uvicorn.Server(uvicorn.Config(
