@@ -6,6 +6,9 @@
   ``tuneforge.yaml`` turns the n-gram guard off, so both servers decode plain greedy and their texts can be compared;
   in its default precision (``auto``: bf16 where it measures faster, as on this machine's CPU) and, as
   **ours-fp32**, in fp32, the naive server's precision.
+- **transformers**: ``transformers serve`` (Hugging Face's OpenAI-compatible server, transformers' ``[serving]``
+  extra) with ``--continuous-batching`` on the champion's merged export, fp32 on the CPU: the ready-made alternative
+  a user would otherwise pick (run it with ``--servers transformers``; it is not in the default set).
 - **naive**: this module with ``--naive-server``: a FastAPI app whose (sync) chat endpoint runs one
   ``model.generate(..., do_sample=False)`` per request on the champion's merged export, in fp32. FastAPI runs sync
   endpoints in its thread pool, so concurrent requests run concurrently, each on its own.
@@ -52,6 +55,7 @@ DOCUMENT_WORDS = 250
 INSTRUCTION = "Summarize the paper in one or two sentences."
 QUESTION = "Explain what this sentence from a paper means, for a newcomer to the field:"
 MAX_TOKENS = {"summaries": 48, "chat": 128}
+SERVERS = ["ours", "ours-fp32", "transformers", "naive"]
 
 
 # --- the naive server --------------------------------------------------------------------------------------------
@@ -102,8 +106,8 @@ def prompts(workload: str) -> list[str]:
     return found
 
 
-async def _one(client: httpx.AsyncClient, url: str, prompt: str, max_tokens: int, stream: bool) -> dict:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}
+async def _one(client: httpx.AsyncClient, url: str, model: str, prompt: str, max_tokens: int, stream: bool) -> dict:
+    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}
     started = time.perf_counter()
     if not stream:
         response = await client.post(f"{url}/v1/chat/completions", json=body)
@@ -112,7 +116,7 @@ async def _one(client: httpx.AsyncClient, url: str, prompt: str, max_tokens: int
         data = response.json()
         return {"seconds": seconds, "first_token": seconds, "text": data["choices"][0]["message"]["content"],
                 "tokens": data["usage"]["completion_tokens"]}
-    first, parts, tokens = None, [], 0
+    first, parts, tokens = None, [], 0  # without a usage chunk, content chunks are counted as tokens
     body |= {"stream": True, "stream_options": {"include_usage": True}}
     async with client.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
         response.raise_for_status()
@@ -127,17 +131,18 @@ async def _one(client: httpx.AsyncClient, url: str, prompt: str, max_tokens: int
                     first = first or time.perf_counter() - started
                     parts.append(choice["delta"]["content"])
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "first_token": first or seconds, "text": "".join(parts), "tokens": tokens}
+    return {"seconds": seconds, "first_token": first or seconds, "text": "".join(parts), "tokens": tokens or len(parts)}
 
 
-async def load(url: str, texts: list[str], concurrency: int, requests: int, max_tokens: int, stream: bool) -> dict:
+async def load(url: str, model: str, texts: list[str], concurrency: int, requests: int, max_tokens: int,
+               stream: bool) -> dict:
     queue = list(range(requests))
     results: list[tuple[int, dict]] = []
 
     async def client_loop(client: httpx.AsyncClient) -> None:
         while queue:
             index = queue.pop(0)
-            results.append((index, await _one(client, url, texts[index % len(texts)], max_tokens, stream)))
+            results.append((index, await _one(client, url, model, texts[index % len(texts)], max_tokens, stream)))
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=httpx.Timeout(900), limits=limits) as client:
@@ -176,7 +181,7 @@ def _scratch_workspace() -> Path:
 
 def _comparison(results: dict, texts: dict[str, dict[int, str]], workload: str, concurrency: list[int]) -> None:
     runs = {(r["server"], r["concurrency"]): r for r in results["runs"] if r["workload"] == workload}
-    servers = sorted({server for server, _ in runs}, key=["ours", "ours-fp32", "naive"].index)
+    servers = sorted({server for server, _ in runs}, key=SERVERS.index)
     print(f"\n{workload}, at most {MAX_TOKENS[workload]} new tokens:")
     print("| concurrency | " + " | ".join(f"{s} req/s" for s in servers) + " | ours/naive | " +
           " | ".join(f"{s} p95" for s in servers) + " | " + " | ".join(f"{s} first token p50" for s in servers) +
@@ -197,7 +202,7 @@ def _comparison(results: dict, texts: dict[str, dict[int, str]], workload: str, 
             print(f"{server}: greedy texts identical to the naive server's: {same}/{len(common)}")
 
 
-def _start(command: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+def _start(command: list[str], env: dict[str, str], log: Path, ready: str = "/ready") -> tuple[subprocess.Popen, str]:
     port = _free_port()
     process = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=log.open("w"),
                                stderr=subprocess.STDOUT)
@@ -207,7 +212,7 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> tuple[subproce
         if process.poll() is not None:
             raise SystemExit(f"{command[0]} exited with {process.returncode}; see {log}")
         try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{ready}", timeout=1).status_code == 200:
                 return process, url
         except httpx.HTTPError:
             time.sleep(0.5)
@@ -221,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests-per-client", type=int, default=2)
     parser.add_argument("--min-requests", type=int, default=8)
     parser.add_argument("--workloads", nargs="+", choices=sorted(MAX_TOKENS), default=["summaries", "chat"])
-    parser.add_argument("--servers", nargs="+", choices=["ours", "ours-fp32", "naive"],
+    parser.add_argument("--servers", nargs="+", choices=SERVERS,
                         default=["ours", "ours-fp32", "naive"])
     parser.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
@@ -244,22 +249,27 @@ def main(argv: list[str] | None = None) -> None:
     commands = {
         "ours": (ours, ours_env, True),
         "ours-fp32": ([*ours, "--precision", "fp32"], ours_env, True),
+        "transformers": ([str(Path(sys.executable).with_name("transformers")), "serve", str(champion.resolve()),
+                          "--continuous-batching", "--device", "cpu", "--dtype", "float32", "--host", "127.0.0.1"],
+                         env, True),
         "naive": ([sys.executable, "-m", "bench.serving", "--naive-server", "--model-dir", str(champion.resolve())],
                   env, False),
     }
-    results: dict[str, Any] = {"runs": [], "precision": {"naive": "fp32", "ours-fp32": "fp32"}}
+    results: dict[str, Any] = {"runs": [], "precision": {"naive": "fp32", "ours-fp32": "fp32", "transformers": "fp32"}}
     texts: dict[str, dict[str, dict[int, str]]] = {}
     for name in args.servers:
         command, server_env, stream = commands[name]
-        process, url = _start(command, server_env, WORK / f"{name}.log")
+        process, url = _start(command, server_env, WORK / f"{name}.log",
+                              ready="/health" if name == "transformers" else "/ready")
         if name == "ours":
             results["precision"]["ours"] = httpx.get(f"{url}/ready").json()["precision"]
         try:
             for workload in args.workloads:
                 for concurrency in args.concurrency:
                     requests = max(args.min_requests, concurrency * args.requests_per_client)
-                    run = asyncio.run(load(url, prompts(workload), concurrency, requests, MAX_TOKENS[workload],
-                                           stream))
+                    model = str(champion.resolve()) if name == "transformers" else MODEL
+                    run = asyncio.run(load(url, model, prompts(workload), concurrency, requests,
+                                           MAX_TOKENS[workload], stream))
                     texts.setdefault(workload, {}).setdefault(name, {}).update(run.pop("texts"))
                     results["runs"].append({"server": name, "workload": workload, **run})
                     print(f"{workload:9s} {name:9s} c={concurrency:<3d} {run['requests_per_second']:6.2f} req/s  "

@@ -36,8 +36,9 @@ def load_champion(champions: ChampionRegistry, precision: str = "auto") -> Serve
 
 
 def load_version(champions: ChampionRegistry, registered: RegisteredModel, precision: str = "auto") -> ServedModel:
-    """The registered version's merged export on this machine's device. In bf16 a GPU holds bf16 weights; a CPU keeps
-    fp32 weights and multiplies in bf16 (autocast), as evaluation does."""
+    """The registered version's merged export on this machine's device, its weights in the precision served: on a
+    CPU, bf16 weights decode faster than fp32 weights under bf16 autocast, which casts every weight at every step
+    (measured with bench/serving.py)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     export = Path(registered.export_dir)
@@ -47,8 +48,7 @@ def load_version(champions: ChampionRegistry, registered: RegisteredModel, preci
     device = pick_device()
     bf16 = use_bf16(device, precision)
     tokenizer = AutoTokenizer.from_pretrained(export)
-    bf16_weights = bf16 and device.type == "cuda"
-    model = AutoModelForCausalLM.from_pretrained(export, dtype=torch.bfloat16 if bf16_weights else torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(export, dtype=torch.bfloat16 if bf16 else torch.float32)
     model.to(device).eval()
     adapter = champions.local_adapter(registered)
     trained = load_training_result(adapter) if adapter is not None else None
