@@ -9,6 +9,7 @@ import logging
 from pipelines.instance import CliError
 from resources.registry import ModelRegistry
 from resources.workspace import resolve_root
+from tuneforge.layout import Layout
 from tuneforge.project import ProjectFileError, load_project
 
 FLAGS = ("host", "port", "api_keys_file", "max_batch_size", "max_queue", "max_tokens_limit", "poll_seconds",
@@ -23,7 +24,8 @@ def serve_command(args: argparse.Namespace) -> int:
     from tuneforge.serving.server import serve
 
     try:
-        profile = load_project(resolve_root()).profile
+        project = load_project(resolve_root())
+        profile = project.profile
         overrides = {flag: getattr(args, flag) for flag in FLAGS if getattr(args, flag) is not None}
         config = profile.serving.model_validate({**profile.serving.model_dump(), **overrides})
     except ProjectFileError as error:
@@ -34,7 +36,7 @@ def serve_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     registry = ModelRegistry()
     try:
-        serve(config, registry.open, profile.evaluation.decoding, profile.evaluation.max_prompt_tokens)
+        serve(config, registry.open, profile, Layout(project.root))
     except (NothingToServe, ServingSetupError) as error:
         raise CliError(str(error)) from None
     return 0

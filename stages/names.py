@@ -15,4 +15,5 @@ SCHEDULED_FOR_TAG = "tuneforge/scheduled_for"  # weekly_retrain: the scheduled t
 CONTENT_TAG = "tuneforge/content"  # raw_data_sensor: the digest of the source's files
 NEW_TRAINING_ROWS_TAG = "tuneforge/new_training_rows"  # new_data_retrain_sensor
 DRIFT_EVALUATION_TAG = "tuneforge/drift_check_evaluation"  # drift_retrain_sensor: the check evaluation's storage id
+LIVE_CHECK_TAG = "tuneforge/live_check"  # live_retrain_sensor: the failed check that requested the retrain
 DRIFT_RUN_TAG = "tuneforge/drift_run_id"  # drift_retrain_sensor: the run that evaluated the check

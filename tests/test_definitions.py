@@ -11,21 +11,24 @@ def test_the_code_location_holds_every_asset_job_schedule_and_sensor():
     repository = defs.get_repository_def()
     assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} == {
         "raw_corpus", "cleaned_corpus", "curated_dataset", "base_model", "lora_adapter", "evaluation_report",
-        "merged_export", "promoted_model", "deployment", "raw_data_drift", "champion_monitor",
+        "merged_export", "promoted_model", "deployment", "raw_data_drift", "champion_monitor", "live_traffic",
     }
     assert {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys} == {
         "cleaned_corpus:great_expectations_cleaned", "curated_dataset:great_expectations_curated",
         "evaluation_report:promotion_gate", "merged_export:export_parity", "raw_data_drift:drift_within_threshold",
+        *(f"live_traffic:live_{name}" for name in ("error_rate", "latency_p95", "degenerate_rate", "mean_rating",
+                                                   "document_drift")),
     }
     jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
-    assert jobs == {"ingest_source", "model_lifecycle", "train_experiment", "monitoring"}
+    assert jobs == {"ingest_source", "model_lifecycle", "train_experiment", "monitoring", "live_monitoring"}
     assert {schedule.name: (schedule.job_name, schedule.cron_schedule) for schedule in repository.schedule_defs} == {
         "weekly_retrain": ("model_lifecycle", "0 3 * * 0"),
         "nightly_monitoring": ("monitoring", "0 2 * * *"),
+        "daily_live_monitoring": ("live_monitoring", "30 0 * * *"),
     }
     assert {sensor.name for sensor in repository.sensor_defs} == {
-        "raw_data_sensor", "new_data_retrain_sensor", "drift_retrain_sensor", "run_failure_alert",
-        "default_automation_sensor",
+        "raw_data_sensor", "new_data_retrain_sensor", "drift_retrain_sensor", "live_retrain_sensor",
+        "run_failure_alert", "default_automation_sensor",
     }
     assert set(defs.resources) == {"workspace", "dvc", "registry", "compute", "serving", "raw_watch",
                                    "alert_notifier"}
@@ -34,10 +37,11 @@ def test_the_code_location_holds_every_asset_job_schedule_and_sensor():
     assert groups == {"raw_corpus": "data", "cleaned_corpus": "data", "curated_dataset": "data", "base_model": "model",
                       "lora_adapter": "model", "evaluation_report": "evaluation", "merged_export": "promotion",
                       "promoted_model": "promotion", "deployment": "promotion", "raw_data_drift": "monitoring",
-                      "champion_monitor": "monitoring"}
+                      "champion_monitor": "monitoring", "live_traffic": "monitoring"}
     lifecycle_tags = {"tuneforge/lifecycle": "model"}
     assert {job.name: dict(job.tags) for job in defs.resolve_all_job_defs() if not job.name.startswith("__")} == {
-        "ingest_source": {}, "model_lifecycle": lifecycle_tags, "train_experiment": lifecycle_tags, "monitoring": {}}
+        "ingest_source": {}, "model_lifecycle": lifecycle_tags, "train_experiment": lifecycle_tags, "monitoring": {},
+        "live_monitoring": {}}
 
 
 def test_each_stage_assembles_its_own_definitions():
@@ -52,7 +56,7 @@ def test_each_stage_assembles_its_own_definitions():
                                  "new_data_retrain_sensor"}
     assert names(evaluation.defs) == {"evaluation_report", "merged_export", "promoted_model", "deployment"}
     assert names(monitoring.defs) == {"raw_data_drift", "champion_monitor", "monitoring", "drift_retrain_sensor",
-                                      "run_failure_alert"}
+                                      "run_failure_alert", "live_traffic", "live_monitoring", "live_retrain_sensor"}
 
 
 def test_asset_graph_has_the_documented_lineage():
@@ -71,13 +75,14 @@ def test_asset_graph_has_the_documented_lineage():
         "deployment": ["base_model", "promoted_model"],
         "raw_data_drift": [],
         "champion_monitor": [],
+        "live_traffic": [],
     }
     blocking = {(spec.asset_key.to_user_string(), spec.name)
                 for assets in defs.assets for spec in assets.check_specs if spec.blocking}
     assert blocking >= {("evaluation_report", "promotion_gate"), ("merged_export", "export_parity")}
     partitioned = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).is_partitioned}
     assert partitioned == {"raw_corpus", "cleaned_corpus", "lora_adapter", "evaluation_report", "merged_export",
-                           "promoted_model", "deployment"}
+                           "promoted_model", "deployment", "live_traffic"}
     assert graph.get(dg.AssetKey("lora_adapter")).partitions_def.name == "experiments"
     assert graph.get(dg.AssetKey("lora_adapter")).pools == {"gpu"}
 

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,46 +17,14 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+import yaml
 from conftest import workspace_env
+from serving_helpers import INSTRUCTION, KEY, MODEL, TUNEFORGE, Server, candidate
 
 from resources.registry import ModelRegistry
-from tuneforge.modeling.records import TrainingResult, save_training_result
 from tuneforge.registry import Candidate
 
 pytestmark = pytest.mark.e2e
-
-TUNEFORGE = Path(sys.executable).with_name("tuneforge")
-MODEL = "tuneforge-summarizer"
-INSTRUCTION = "Summarize the paper in one sentence."
-KEY = "tf-test-key-5c1e8a"
-START_TIMEOUT = 120
-
-
-def _candidate(root: Path, name: str, seed: int | None) -> Candidate:
-    """An adapter directory holding the training manifest (its instructions), and a merged export: the smoke base
-    model, with its weights perturbed when ``seed`` is given."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    base = next((root / "models" / "base").iterdir())
-    adapter = root / "models" / "adapters" / name
-    adapter.mkdir(parents=True)
-    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
-    save_training_result(TrainingResult(adapter_dir=str(adapter), steps=1,
-                                        instructions={"abstract": INSTRUCTION}), adapter)
-    export = root / "models" / "exports" / name
-    if seed is None:
-        shutil.copytree(base, export, ignore=shutil.ignore_patterns("tuneforge_model.json"))
-    else:
-        model = AutoModelForCausalLM.from_pretrained(base)
-        generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for parameter in model.parameters():
-                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.5)
-        model.save_pretrained(export)
-        AutoTokenizer.from_pretrained(base).save_pretrained(export)
-    return Candidate(adapter, export, params={"fingerprint": name}, metrics={"candidate_rougeL": 30.0},
-                     tags={"base_sha256": "abc", "dataset_version": "d41d8cd9.dir", "base_model": "tiny"})
 
 
 @pytest.fixture(scope="module")
@@ -68,48 +32,9 @@ def served_workspace(tmp_path_factory, smoke_base_models) -> tuple[Path, dict[st
     root = tmp_path_factory.mktemp("serving") / "ws"
     env = workspace_env(root, smoke_base_models)
     registry = ModelRegistry(root=str(root)).open()
-    registry.promote(_candidate(root, "adapter-a", None), expected_champion=None)
-    _candidate(root, "adapter-b", seed=7)  # registered by the promotion test
+    registry.promote(candidate(root, "adapter-a", None), expected_champion=None)
+    candidate(root, "adapter-b", seed=7)  # registered by the promotion test
     return root, env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, root: Path, env: dict[str, str], *flags: str, extra_env: dict[str, str] | None = None):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        environ = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "TUNEFORGE_API_KEYS")}
-        self.log = root / f"serve-{self.port}.log"
-        self.process = subprocess.Popen(
-            [str(TUNEFORGE), "serve", "--port", str(self.port), "--poll-seconds", "0.3", *flags],
-            cwd=root, env={**environ, **env, **(extra_env or {})}, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the server exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"the server did not become ready:\n{self.output()}")
-
-    def client(self, key: str = "none", **options) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **options)
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +281,94 @@ def test_serving_without_a_champion_says_what_to_run(tmp_path, smoke_base_models
     result = subprocess.run([str(TUNEFORGE), "serve"], cwd=root, env={**environ, **env}, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 1 and "has no champion" in result.stderr and "make demo" in result.stderr
+
+
+# --- the request log and feedback ----------------------------------------------------------------------------------
+
+PERSON = "Contact Dr. Alice Johnson at alice.johnson@example.org or +44 20 7946 0958."
+
+
+def _logged(root: Path, request_id: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in (root / "logs" / "requests").glob("*.jsonl"):
+            for line in path.read_text().splitlines():
+                entry = json.loads(line)
+                if entry["request_id"] == request_id:
+                    return entry
+        time.sleep(0.2)
+    raise AssertionError(f"request {request_id} never reached the request log")
+
+
+def test_every_request_is_logged_with_personal_data_redacted(served_workspace, server):
+    root, _ = served_workspace
+    raw = server.client().chat.completions.with_raw_response.create(
+        model=f"{MODEL}:abstract", messages=[{"role": "user", "content": PERSON}], max_tokens=4)
+    entry = _logged(root, raw.headers["x-request-id"])
+    assert raw.parse().id == f"chatcmpl-{entry['request_id']}"
+    assert entry["source"] == "abstract" and entry["instruction"] == INSTRUCTION
+    assert entry["version"] == "1" and entry["adapter"] == "adapter-a"
+    assert entry["completion_tokens"] == 4 and entry["finish_reason"] == "length" and entry["seconds"] > 0
+    assert "[EMAIL]" in entry["document"] and "[PHONE]" in entry["document"]
+    text = json.dumps(entry)
+    assert "alice.johnson@example.org" not in text and "7946" not in text
+    streamed = server.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": PERSON}], max_tokens=3, stream=True)
+    chunks = list(streamed)
+    entry = _logged(root, chunks[0].id.removeprefix("chatcmpl-"))
+    assert entry["stream"] and "user: " in entry["prompt"] and "alice.johnson" not in entry["prompt"]
+    assert entry["output"] == "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def _feedback(server: Server, body: dict) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/feedback", json=body, timeout=30)
+
+
+def test_a_correction_becomes_a_redacted_training_row_of_a_feedback_source(served_workspace, server):
+    root, _ = served_workspace
+    answer = server.client().chat.completions.create(
+        model=f"{MODEL}:abstract", messages=[{"role": "user", "content": f"A study of LoRA. {PERSON}"}],
+        max_tokens=4)
+    correction = "LoRA adapters match full fine-tuning; ask bob@example.com."
+    response = _feedback(server, {"request_id": answer.id, "rating": 2, "correction": correction,
+                                  "comment": "too vague"})
+    assert response.status_code == 200, response.text
+    request_id = answer.id.removeprefix("chatcmpl-")
+    assert response.json() == {"request_id": request_id, "recorded": True, "training_source": "feedback-abstract",
+                               "note": None}
+    source = root / "data" / "raw" / "feedback-abstract"
+    assert yaml.safe_load((source / "source.yaml").read_text()) == {"instruction": INSTRUCTION}
+    (row,) = [json.loads(line) for path in source.glob("*.jsonl") for line in path.read_text().splitlines()
+              if json.loads(line)["id"] == request_id]
+    assert row["summary"] == "LoRA adapters match full fine-tuning; ask [EMAIL]."
+    assert row["document"].startswith("A study of LoRA.") and "alice.johnson" not in row["document"]
+    (rated,) = [json.loads(line) for path in (root / "logs" / "feedback").glob("*.jsonl")
+                for line in path.read_text().splitlines() if json.loads(line)["request_id"] == request_id]
+    assert rated["rating"] == 2 and rated["comment"] == "too vague" and rated["version"] == "1"
+
+    # the feedback source is a source like any other: ingestion reads it, its row ids are the request ids
+    from tuneforge.corpus.ingest import ingest_source
+    report = ingest_source(source, root / "feedback.rows.jsonl", root / "feedback.quarantine.jsonl")
+    assert report.rows >= 1
+    assert request_id in (root / "feedback.rows.jsonl").read_text()
+
+
+def test_a_correction_of_plain_chat_is_kept_but_trains_nothing(server):
+    answer = server.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
+                                                     max_tokens=2)
+    response = _feedback(server, {"request_id": answer.id, "correction": "Hello!"})
+    assert response.status_code == 200 and response.json()["training_source"] is None
+    assert "a correction trains only answers of an instruction model" in response.json()["note"]
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ({"request_id": "chatcmpl-0000", "rating": 5}, 404, "request_id: no request 'chatcmpl-0000' in the request log"),
+    ({"request_id": "x"}, 400, "give a rating, a correction or a comment"),
+    ({"request_id": "x", "rating": 9}, 400, "rating: Input should be less than or equal to 5"),
+    ({"rating": 3}, 400, "request_id: Field required"),
+    ({"request_id": "x", "rating": 3, "stars": 4}, 400, "stars: Extra inputs are not permitted"),
+])
+def test_bad_feedback_gets_a_4xx_that_says_what_is_wrong(server, body, status, message):
+    response = _feedback(server, body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]["message"]

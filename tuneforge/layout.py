@@ -73,6 +73,16 @@ class Layout:
         return self.models / "deployments"
 
     @property
+    def request_logs(self) -> Path:
+        """What the server answered, one JSONL file per day (redacted)."""
+        return self.root / "logs" / "requests"
+
+    @property
+    def feedback_logs(self) -> Path:
+        """Users' ratings and corrections, one JSONL file per day (redacted)."""
+        return self.root / "logs" / "feedback"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -414,6 +414,22 @@ ACLSUM_INSTRUCTIONS = {
 }
 
 
+class LiveConfig(BaseModel):
+    """Thresholds of the daily live-traffic checks (the ``live_traffic`` asset; see tuneforge/monitoring/live.py)."""
+
+    min_requests: int = Field(20, ge=1, description="Fewer requests in a day: errors, latency and quality are not "
+                              "judged.")
+    max_error_rate: float = Field(0.05, ge=0.0, le=1.0, description="Share of requests refused or failed.")
+    max_latency_p95_seconds: float = Field(30.0, gt=0.0, description="95th percentile of request latency.")
+    max_degenerate_rate: float = Field(
+        0.2, ge=0.0, le=1.0, description="Share of answers that loop, are empty, or stop at max_tokens.")
+    min_ratings: int = Field(5, ge=1, description="Fewer ratings in a day: the mean rating is not judged.")
+    min_mean_rating: float = Field(3.0, ge=1.0, le=5.0, description="Mean of users' 1-5 ratings.")
+    low_rating: int = Field(2, ge=1, le=5, description="Ratings at or below this count as low.")
+    retrain_on_breach: bool = Field(
+        True, description="A breach of the quality, rating or drift check requests a retrain (live_retrain_sensor).")
+
+
 class ServingConfig(BaseModel):
     """``tuneforge serve``: where it listens and what one request may ask (see tuneforge/serving/)."""
 
@@ -437,6 +453,12 @@ class ServingConfig(BaseModel):
         2.0, gt=0.0, description="How often the registry's champion alias is checked for a promotion or rollback.")
     api_keys_file: str = Field(
         "", description="A file of API keys, one per line, beside TUNEFORGE_API_KEYS (comma-separated).")
+    request_log: bool = Field(
+        True, description="Record every request, personal data redacted, under logs/requests/ (one file per day); "
+        "feedback needs it.")
+    request_log_queue: int = Field(
+        10_000, ge=1, description="Requests waiting to be written; beyond it entries are dropped and counted, so "
+        "the log never slows a request.")
 
 
 class Profile(BaseModel):
@@ -450,6 +472,7 @@ class Profile(BaseModel):
     promotion: PromotionConfig = PromotionConfig()
     drift: DriftConfig = DriftConfig()
     retrain: RetrainConfig = RetrainConfig()
+    live: LiveConfig = LiveConfig()
     serving: ServingConfig = ServingConfig()
     instructions: dict[str, str] = Field(
         default_factory=lambda: dict(ACLSUM_INSTRUCTIONS),

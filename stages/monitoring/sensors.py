@@ -4,10 +4,12 @@ experiment's partition is not registered."""
 
 import dagster as dg
 
+from resources import Workspace
 from stages.model.jobs import model_lifecycle_job
 from stages.model.retraining import RETRAIN_EXPERIMENT, experiment_missing
 from stages.monitoring.assets import DRIFT_CHECK, raw_data_drift
-from stages.names import DRIFT_EVALUATION_TAG, DRIFT_RUN_TAG, TRIGGER_TAG
+from stages.monitoring.live import RETRAIN_CHECKS, check_name, live_traffic
+from stages.names import DRIFT_EVALUATION_TAG, DRIFT_RUN_TAG, LIVE_CHECK_TAG, TRIGGER_TAG
 
 RECENT_EVALUATIONS = 20
 
@@ -54,3 +56,42 @@ def _latest_completed_evaluation(instance: dg.DagsterInstance, check_key: dg.Ass
 
 
 drift_retrain_sensor = build_drift_retrain_sensor()
+
+
+def build_live_retrain_sensor(experiment: str = RETRAIN_EXPERIMENT) -> dg.SensorDefinition:
+    check_keys = [dg.AssetCheckKey(live_traffic.key, check_name(name)) for name in RETRAIN_CHECKS]
+
+    @dg.sensor(
+        job_name=model_lifecycle_job.name,
+        name="live_retrain_sensor",
+        minimum_interval_seconds=120,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Retrain experiment {experiment!r} once for each failed evaluation of a live quality, rating "
+                    "or drift check (live.retrain_on_breach).",
+    )
+    def live_retrain_sensor(context: dg.SensorEvaluationContext, workspace: Workspace):
+        if not workspace.load_profile().live.retrain_on_breach:
+            return dg.SkipReason("live.retrain_on_breach is off")
+        handled = int(context.cursor) if context.cursor else 0
+        records = [r for key in check_keys if (r := _latest_completed_evaluation(context.instance, key))]
+        fresh = sorted((r for r in records if r.id > handled), key=lambda r: r.id)
+        if not fresh:
+            return dg.SkipReason("no live check evaluated since the last one handled")
+        failed = [r for r in fresh if r.status.value == "FAILED"]
+        if not failed:
+            context.update_cursor(str(fresh[-1].id))
+            return dg.SkipReason("the live checks evaluated since passed")
+        skip = experiment_missing(context.instance, experiment)
+        if skip:
+            return skip
+        context.update_cursor(str(fresh[-1].id))
+        record = failed[-1]
+        return dg.RunRequest(
+            run_key=f"live-{record.run_id}-{record.id}", partition_key=experiment,
+            tags={TRIGGER_TAG: "live_monitoring", LIVE_CHECK_TAG: record.key.name, DRIFT_RUN_TAG: record.run_id},
+        )
+
+    return live_retrain_sensor
+
+
+live_retrain_sensor = build_live_retrain_sensor()

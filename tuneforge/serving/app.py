@@ -26,12 +26,33 @@ from tuneforge.modeling.prompts import prompt_ids
 from tuneforge.profiles import DecodingConfig, ServingConfig
 from tuneforge.serving.auth import authorized
 from tuneforge.serving.engine import BatchEngine, Done, Failed, Job, QueueFull, ServedModel, Started, Token
+from tuneforge.serving.feedback import FeedbackStore
 from tuneforge.serving.metrics import ServingMetrics
-from tuneforge.serving.protocol import ChatCompletionRequest, CompletionRequest, Sampling, error_body
+from tuneforge.serving.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    FeedbackRequest,
+    Sampling,
+    error_body,
+    plain_request_id,
+)
+from tuneforge.serving.request_log import RequestLog, now
 
 access_log = logging.getLogger("tuneforge.serving.access")
 OPEN_ROUTES = ("/health", "/ready")
-ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/metrics", *OPEN_ROUTES)
+COMPLETION_ROUTES = ("/v1/chat/completions", "/v1/completions")
+ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/feedback", "/metrics", *OPEN_ROUTES)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a prompt was, for the request log: its text, and for an instruction model the source, instruction and
+    document (what a correction trains on)."""
+
+    prompt: str
+    source: str | None = None
+    instruction: str | None = None
+    document: str | None = None
 
 
 class ApiError(Exception):
@@ -75,9 +96,11 @@ class Detokenizer:
 
 
 def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str], metrics: ServingMetrics,
-               decoding: DecodingConfig, summary_prompt_tokens: int) -> FastAPI:
+               decoding: DecodingConfig, summary_prompt_tokens: int, request_log: RequestLog | None = None,
+               feedback: FeedbackStore | None = None) -> FastAPI:
     """``decoding`` is the evaluation's (greedy unless a request samples); ``summary_prompt_tokens`` is the prompt
-    length evaluation cut documents to, used for the instruction-wrapped model ids."""
+    length evaluation cut documents to, used for the instruction-wrapped model ids. Without ``request_log`` nothing
+    is recorded and ``/v1/feedback`` answers 503."""
     app = FastAPI(title="tuneforge", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.draining = False
 
@@ -92,7 +115,7 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
     @app.middleware("http")
     async def _guard(request: Request, call_next):
         started = time.perf_counter()
-        request.state.id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.id = uuid.uuid4().hex
         route = request.url.path if request.url.path in ROUTES else "other"
         response = _refuse(request, keys, config.max_request_bytes)
         if response is None:
@@ -102,6 +125,9 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
 
         def record() -> None:
             seconds = time.perf_counter() - started
+            if request_log is not None and status >= 400 and route in COMPLETION_ROUTES:
+                request_log.record({"request_id": request.state.id, "time": now(), "route": route, "status": status,
+                                    "seconds": round(seconds, 4)})
             metrics.requests.labels(route, str(status)).inc()
             metrics.latency.labels(route).observe(seconds)
             access_log.info(json.dumps({
@@ -156,8 +182,8 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
     @app.post("/v1/chat/completions")
     async def chat(body: ChatCompletionRequest, request: Request) -> Response:
         served = engine.served
-        ids = _chat_prompt(served, body, summary_prompt_tokens)
-        return await _complete(request, body, [ids], served, chat=True)
+        ids, asked = _chat_prompt(served, body, summary_prompt_tokens)
+        return await _complete(request, body, [ids], [asked], served, chat=True)
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request) -> Response:
@@ -165,10 +191,39 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
         if body.model != served.name:
             raise _unknown_model(body.model, served)
         prompts = [served.tokenizer(text)["input_ids"] for text in body.prompts]
-        return await _complete(request, body, prompts, served, chat=False)
+        return await _complete(request, body, prompts, [Asked(text) for text in body.prompts], served, chat=False)
 
-    async def _complete(request: Request, body: Sampling, prompts: list[list[int]], served: ServedModel,
-                        chat: bool) -> Response:
+    @app.post("/v1/feedback")
+    async def give_feedback(body: FeedbackRequest) -> JSONResponse:
+        if request_log is None or feedback is None:
+            raise ApiError(503, "feedback needs the request log, which is off (serving.request_log)",
+                           kind="server_error")
+        request_id = plain_request_id(body.request_id)
+        logged = await asyncio.to_thread(request_log.find, request_id)
+        if logged is None:
+            raise ApiError(404, f"request_id: no request {body.request_id!r} in the request log",
+                           param="request_id", code="request_not_found")
+        result = await asyncio.to_thread(feedback.add, logged, body.rating, body.correction, body.comment)
+        return JSONResponse({"request_id": request_id, "recorded": True, "training_source": result.training_source,
+                             "note": result.why_not})
+
+    def _record(request: Request, body: Sampling, asked: Asked, answered: Started | None, text: str,
+                finished: bool, tokens: int, prompt_tokens: int, seconds: float, first_token: float | None,
+                request_id: str) -> None:
+        if request_log is None:
+            return
+        request_log.record({
+            "request_id": request_id, "time": now(), "route": request.url.path, "status": 200, "model": body.model,
+            "version": answered.version if answered else None, "adapter": answered.fingerprint if answered else None,
+            "source": asked.source, "instruction": asked.instruction, "prompt": asked.prompt,
+            "document": asked.document, "output": text, "finish_reason": "stop" if finished else "length",
+            "prompt_tokens": prompt_tokens, "completion_tokens": tokens, "seconds": round(seconds, 4),
+            "first_token_seconds": None if first_token is None else round(first_token, 4), "stream": body.stream,
+            "temperature": body.temperature or 0.0,
+        })
+
+    async def _complete(request: Request, body: Sampling, prompts: list[list[int]], asked: list[Asked],
+                        served: ServedModel, chat: bool) -> Response:
         max_tokens = body.requested_tokens or min(config.default_max_tokens, config.max_tokens_limit)
         if max_tokens > config.max_tokens_limit:
             raise ApiError(400, f"max_tokens: {max_tokens} exceeds this server's limit of {config.max_tokens_limit} "
@@ -197,13 +252,16 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
             if isinstance(first, Failed):
                 raise ApiError(503, first.message, kind="server_error")
             return StreamingResponse(
-                _stream(request, body, jobs[0], pendings[0], first, served, kind, started),
+                _stream(request, body, jobs[0], pendings[0], first, served, kind, started, asked[0], len(prompts[0])),
                 media_type="text/event-stream", headers=_version_headers(first))
         choices, usage, answered = [], 0, None
         try:
             for index, pending in enumerate(pendings):
-                text, finished, tokens, answered = await _collect(pending, served, started, index == 0)
+                text, finished, tokens, answered, first_token = await _collect(pending, served, started, index == 0)
                 usage += tokens
+                request_id = request.state.id if len(pendings) == 1 else f"{request.state.id}-{index}"
+                _record(request, body, asked[index], answered, text, finished, tokens, len(prompts[index]),
+                        time.perf_counter() - started, first_token, request_id)
                 content = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
                 choices.append({"index": index, **content, "finish_reason": "stop" if finished else "length",
                                 "logprobs": None})
@@ -220,24 +278,25 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
         }, headers=_version_headers(answered))
 
     async def _collect(pending: Pending, served: ServedModel, started: float, timed: bool):
-        answered = None
-        first_token = True
+        answered, first_token = None, None
         while True:
             event = await pending.events.get()
             if isinstance(event, Started):
                 answered = event
             elif isinstance(event, Token):
-                if timed and first_token:
-                    metrics.first_token.observe(time.perf_counter() - started)
-                    first_token = False
+                if first_token is None:
+                    first_token = time.perf_counter() - started
+                    if timed:
+                        metrics.first_token.observe(first_token)
             elif isinstance(event, Failed):
                 raise ApiError(503, event.message, kind="server_error")
             elif isinstance(event, Done):
                 text = served.tokenizer.decode(event.tokens, skip_special_tokens=True)
-                return text, event.finished, len(event.tokens), answered
+                return text, event.finished, len(event.tokens), answered, first_token
 
     async def _stream(request: Request, body: Sampling, job: Job, pending: Pending, first: Started,
-                      served: ServedModel, kind: str, started: float) -> AsyncIterator[bytes]:
+                      served: ServedModel, kind: str, started: float, asked: Asked,
+                      prompt_tokens: int) -> AsyncIterator[bytes]:
         chat = kind == "chat.completion"
         base = {"id": _response_id(request, chat), "object": f"{kind}.chunk" if chat else kind,
                 "created": int(time.time()), "model": body.model, "system_fingerprint": _system_fingerprint(first)}
@@ -251,16 +310,16 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
             return _sse({**base, "choices": [choice]})
 
         detokenizer = Detokenizer(served.tokenizer, served.eos)
-        first_token = True
+        first_token = None
         try:
             if chat:
                 yield chunk(None, None, role=True)
             while True:
                 event = await pending.events.get()
                 if isinstance(event, Token):
-                    if first_token:
-                        metrics.first_token.observe(time.perf_counter() - started)
-                        first_token = False
+                    if first_token is None:
+                        first_token = time.perf_counter() - started
+                        metrics.first_token.observe(first_token)
                     delta = detokenizer.add(event.token)
                     if delta:
                         yield chunk(delta, None)
@@ -269,6 +328,8 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
                     break
                 elif isinstance(event, Done):
                     request.state.completion_tokens = len(event.tokens)
+                    _record(request, body, asked, first, detokenizer.text, event.finished, len(event.tokens),
+                            prompt_tokens, time.perf_counter() - started, first_token, request.state.id)
                     yield chunk(None, "stop" if event.finished else "length")
                     if body.stream_options and body.stream_options.include_usage:
                         prompt = request.state.prompt_tokens
@@ -332,17 +393,21 @@ def _unknown_model(model: str, served: ServedModel) -> ApiError:
                     param="model", code="model_not_found")
 
 
-def _chat_prompt(served: ServedModel, body: ChatCompletionRequest, summary_prompt_tokens: int) -> list[int]:
+def _chat_prompt(served: ServedModel, body: ChatCompletionRequest,
+                 summary_prompt_tokens: int) -> tuple[list[int], Asked]:
     tokenizer = served.tokenizer
     if body.model == served.name:
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text}
                     for m in body.messages]
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
+        asked = Asked("\n".join(f"{m['role']}: {m['content']}" for m in messages))
+        return tokenizer(text, add_special_tokens=False)["input_ids"], asked
     source = body.model.removeprefix(served.name + ":") if body.model.startswith(served.name + ":") else None
     if source is None or source not in served.instructions:
         raise _unknown_model(body.model, served)
-    return prompt_ids(tokenizer, served.instructions[source], body.messages[-1].text, summary_prompt_tokens)
+    instruction, document = served.instructions[source], body.messages[-1].text
+    asked = Asked(f"{instruction}\n\n{document}", source, instruction, document)
+    return prompt_ids(tokenizer, instruction, document, summary_prompt_tokens), asked
 
 
 def _decoding(evaluation: DecodingConfig, body: Sampling) -> DecodingConfig:

@@ -15,7 +15,7 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
 class ServingMetrics:
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, queue_depth: Callable[[], int]) -> None:
+    def __init__(self, queue_depth: Callable[[], int], log_dropped: Callable[[], int] = lambda: 0) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("tuneforge_requests", "Requests answered, by route and HTTP status.",
                                 ["route", "status"], registry=self.registry)
@@ -32,6 +32,9 @@ class ServingMetrics:
         depth.set_function(queue_depth)
         self.model = Gauge("tuneforge_model_info", "The model served (1 for the current version).",
                            ["version", "fingerprint"], registry=self.registry)
+        dropped = Gauge("tuneforge_request_log_dropped", "Request-log entries dropped because its queue was full.",
+                        registry=self.registry)
+        dropped.set_function(log_dropped)
         self.swaps = Counter("tuneforge_model_swaps", "Times the served model changed.", registry=self.registry)
 
     def serving(self, version: str, fingerprint: str) -> None:

@@ -85,6 +85,29 @@ class CompletionRequest(Sampling):
         return self.max_tokens
 
 
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, description="The response's id, or its X-Request-Id header.")
+    rating: int | None = Field(None, ge=1, le=5, description="1 (bad) to 5 (good).")
+    correction: str | None = Field(None, min_length=1, description="What the answer should have been.")
+    comment: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> FeedbackRequest:
+        if self.rating is None and self.correction is None and self.comment is None:
+            raise ValueError("give a rating, a correction or a comment")
+        return self
+
+
+def plain_request_id(request_id: str) -> str:
+    """The request id behind a response id (``chatcmpl-<id>``, ``cmpl-<id>``) or the id itself."""
+    for prefix in ("chatcmpl-", "cmpl-"):
+        if request_id.startswith(prefix):
+            return request_id[len(prefix):]
+    return request_id
+
+
 def error_body(message: str, kind: str = "invalid_request_error", param: str | None = None,
                code: str | None = None) -> dict:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}

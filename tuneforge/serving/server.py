@@ -9,27 +9,37 @@ from collections.abc import Callable
 
 import uvicorn
 
-from tuneforge.profiles import DecodingConfig, ServingConfig
+from tuneforge.layout import Layout
+from tuneforge.profiles import Profile, ServingConfig
 from tuneforge.registry import ChampionRegistry
 from tuneforge.serving.app import create_app
 from tuneforge.serving.auth import load_keys, require_keys_beyond_loopback
 from tuneforge.serving.champion import ChampionFollower, load_champion
 from tuneforge.serving.engine import BatchEngine, ServedModel
+from tuneforge.serving.feedback import FeedbackStore
 from tuneforge.serving.metrics import ServingMetrics
+from tuneforge.serving.request_log import RequestLog
 
 log = logging.getLogger("tuneforge.serving")
 GRACEFUL_SHUTDOWN_SECONDS = 60
 
 
-def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], decoding: DecodingConfig,
-          summary_prompt_tokens: int) -> None:
+def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], profile: Profile,
+          layout: Layout) -> None:
     keys = load_keys(config.api_keys_file)
     require_keys_beyond_loopback(config.host, keys)  # before any weights load
     served = load_champion(open_registry(), config.precision)
     metrics: ServingMetrics | None = None
     engine = BatchEngine(served, config.max_batch_size, config.batch_wait_ms, config.max_queue,
                          on_batch=lambda stats: metrics.batch(stats) if metrics else None)
-    metrics = ServingMetrics(engine.depth)
+    request_log, feedback = None, None
+    if config.request_log:
+        from tuneforge.pii.redactor import redactor_for
+
+        redactor = redactor_for(profile.cleaning.pii)
+        request_log = RequestLog(layout.request_logs, redactor, config.request_log_queue)
+        feedback = FeedbackStore(layout.feedback_logs, layout.raw, redactor)
+    metrics = ServingMetrics(engine.depth, lambda: request_log.dropped if request_log else 0)
     metrics.serving(served.version, served.fingerprint)
 
     def swap(new: ServedModel) -> None:
@@ -38,7 +48,8 @@ def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], 
         metrics.swaps.inc()
 
     follower = ChampionFollower(open_registry, served.version, swap, config.poll_seconds, config.precision)
-    app = create_app(engine, config, keys, metrics, decoding, summary_prompt_tokens)
+    app = create_app(engine, config, keys, metrics, profile.evaluation.decoding, profile.evaluation.max_prompt_tokens,
+                     request_log, feedback)
     log.info("serving %s version %s (adapter %s, %s on %s) on http://%s:%s with %s", served.name, served.version,
              served.fingerprint, "bf16" if served.bf16 else "fp32", served.device, config.host, config.port,
              f"{len(keys)} API key(s)" if keys else "no API keys (loopback only)")
@@ -56,3 +67,5 @@ def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], 
         app.state.draining = True
         follower.stop()
         engine.stop()
+        if request_log is not None:
+            request_log.close()
