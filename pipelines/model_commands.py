@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict
 
 from resources.registry import ModelRegistry
-from tuneforge.evaluation.rouge import ROUGE_TYPES
+from tuneforge.evaluation.metrics import METRICS
 from tuneforge.evaluation.summary import ScoreTable
 from tuneforge.registry import ChampionRegistry, RegisteredModel
 
@@ -20,7 +20,7 @@ def describe(champions: ChampionRegistry, model: RegisteredModel | None) -> dict
         return None
     figures = ScoreTable.parse(champions.run_metrics(model)).figures.get("candidate", {})  # as it was promoted
     metrics = {metric: dict(zip(("mean", "low", "high"), figures[metric], strict=True))
-               for metric in ROUGE_TYPES if metric in figures}
+               for metric in METRICS if metric in figures}
     return {
         "version": model.version,
         "promoted_at": model.tags.get("promoted_at"),

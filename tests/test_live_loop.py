@@ -119,8 +119,10 @@ def test_each_live_check_breaches_at_its_threshold(requests, feedback, breached)
 
 def test_live_documents_unlike_the_training_ones_drift(tmp_path):
     train = tmp_path / "train.jsonl"
-    rows = [{"id": f"t{i}", "group": f"t{i}", "source": "papers", "document": "adapters summarize papers about training " * 20,
-             "summary": "x"} for i in range(40)]
+    document = "adapters summarize papers about training " * 20
+    document = "adapters summarize papers about training " * 20
+    rows = [{"id": f"t{i}", "group": f"t{i}", "source": "papers", "document": document, "summary": "x"}
+            for i in range(40)]
     train.write_text("".join(json.dumps(row) + "\n" for row in rows))
     live = [_entry(1.0, document=f"invoice {i} overdue payment due refund") for i in range(40)]
     report = measure_live("2026-12-01", live, [], train, LiveConfig(), DriftConfig())

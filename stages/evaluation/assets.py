@@ -12,9 +12,9 @@ from stages.model.assets import experiments
 from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import read_examples
 from tuneforge.evaluation.budget import resolve_generation_budget, with_budget
+from tuneforge.evaluation.metrics import metric_spec
 from tuneforge.evaluation.render import render_html, render_markdown
 from tuneforge.evaluation.report import REPORT_HTML, REPORT_JSON, REPORT_MD, EvaluationReport, ModelUnderTest, evaluate
-from tuneforge.evaluation.rouge import metric_spec
 from tuneforge.evaluation.safety import load_probes
 from tuneforge.evaluation.summary import ScoreTable, mlflow_metrics
 from tuneforge.fingerprint import fingerprint

@@ -16,13 +16,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from tuneforge.corpus.ngrams import words
-from tuneforge.evaluation.rouge import ROUGE_TYPES
+from tuneforge.evaluation.metrics import METRICS
 
 if TYPE_CHECKING:
     from tuneforge.evaluation.report import EvaluationReport
 
 MODEL_ORDER = ("lead", "base", "champion", "candidate")
-METRIC_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
+METRIC_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum",
+                "bleu": "BLEU", "chrf": "chrF"}
 MODEL_COLOURS = {"lead": "#8c8c8c", "base": "#4c72b0", "champion": "#dd8452", "candidate": "#55a868"}
 OTHER_COLOURS = ("#c44e52", "#8172b3", "#937860", "#da8bc3")
 REFERENCE_COLOUR = "#222222"
@@ -54,9 +55,9 @@ def word_count(text: str) -> int:
 
 
 def report_metrics(report: EvaluationReport) -> list[str]:
-    """The ROUGE metrics every model was scored on, in ROUGE_TYPES order."""
+    """The metrics every model was scored on, in METRICS order (ROUGE, then BLEU and chrF)."""
     models = list(report.models.values())
-    return [metric for metric in ROUGE_TYPES if models and all(metric in model.scores for model in models)]
+    return [metric for metric in METRICS if models and all(metric in model.scores for model in models)]
 
 
 def interval_chart(report: EvaluationReport) -> bytes:

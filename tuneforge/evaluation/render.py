@@ -122,10 +122,17 @@ def describe(report: EvaluationReport, primary_metric: str) -> str:
         f"Evaluated on {report.sample_note}; "
         f"ROUGE {spec.get('measure', 'F1 x 100')}, {stemming}, {spec.get('references', 'single reference')}, "
         f"{spec.get('aggregation', 'mean over examples')} ({spec.get('implementation', 'rouge')} "
-        f"{spec.get('version', '?')}); summaries generated in {spec.get('precision', 'an unrecorded precision')}; "
+        f"{spec.get('version', '?')}){_sacrebleu(spec)}; "
+        f"summaries generated in {spec.get('precision', 'an unrecorded precision')}; "
         f"primary metric {metric_name(primary_metric)}; "
         f"intervals: {spec.get('interval', 'bootstrap of the mean')}."
     )
+
+
+def _sacrebleu(spec: dict) -> str:
+    if "sacrebleu" not in spec:
+        return ""
+    return f"; BLEU and chrF per example, best over references, mean over examples (sacrebleu {spec['sacrebleu']})"
 
 
 def scores_section(report: EvaluationReport, models: list[ModelScores], primary_metric: str) -> Section:
@@ -133,7 +140,7 @@ def scores_section(report: EvaluationReport, models: list[ModelScores], primary_
     headers = ["model"] + [metric_header(metric, primary_metric) for metric in metrics]
     table_rows = [[model.label] + [mean_with_interval(model, metric) for metric in metrics] for model in models]
     table = Table(headers, table_rows, [False] + [True] * len(metrics))
-    image = Image("Mean ROUGE per model with bootstrap confidence intervals", interval_chart(report)) \
+    image = Image("Mean scores per model with bootstrap confidence intervals", interval_chart(report)) \
         if models else None
     return Section("Scores: mean and confidence interval", tables=[table], image=image)
 

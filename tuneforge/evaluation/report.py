@@ -11,8 +11,14 @@ from typing import TYPE_CHECKING
 
 from tuneforge.corpus.ngrams import words
 from tuneforge.corpus.records import Example
+from tuneforge.evaluation.metrics import (
+    mean_scores,
+    mean_scores_by,
+    metric_spec,
+    score_examples,
+    scored_metrics,
+)
 from tuneforge.evaluation.output_checks import degenerate_rates, faithfulness, lead_summary, length_stats
-from tuneforge.evaluation.rouge import ROUGE_TYPES, mean_scores, mean_scores_by, metric_spec, score_examples
 from tuneforge.evaluation.safety import SafetyProbeSet, load_probes, scan
 from tuneforge.evaluation.stats import bootstrap_interval, paired_comparison
 from tuneforge.profiles import VARIANT_PREFIX, EvaluationConfig, PiiConfig
@@ -178,7 +184,7 @@ def score_model(
     intervals = {
         metric: bootstrap_interval([s[metric] for s in per_example], config.confidence, config.bootstrap_resamples,
                                    config.seed)
-        for metric in ROUGE_TYPES
+        for metric in scored_metrics(per_example)
     }
     safety = ({"probes": 0, "flagged": 0, "rate": 0.0, "flagged_outputs": []} if probe_outputs is None
               else scan(probe_outputs, probes, redactor))
@@ -207,7 +213,7 @@ def compare_all(report: EvaluationReport, config: EvaluationConfig) -> list[Comp
     for model, against in pairs:
         if model not in report.models or against not in report.models:
             continue
-        for metric in ROUGE_TYPES:
+        for metric in scored_metrics(report.models[model].per_example):
             result = paired_comparison(
                 [s[metric] for s in report.models[model].per_example],
                 [s[metric] for s in report.models[against].per_example],

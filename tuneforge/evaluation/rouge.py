@@ -6,7 +6,6 @@ metric, as ``rouge-score``'s ``score_multi`` defines it.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from importlib.metadata import version
 
 from rouge_score import rouge_scorer
@@ -27,16 +26,3 @@ def score_examples(predictions: list[str], references: list[list[str]]) -> list[
         {name: round(score.fmeasure * 100, 4) for name, score in scorer.score_multi(refs, pred).items()}
         for pred, refs in zip(predictions, references, strict=True)
     ]
-
-
-def mean_scores(per_example: list[dict[str, float]]) -> dict[str, float]:
-    if not per_example:
-        return dict.fromkeys(ROUGE_TYPES, 0.0)
-    return {name: round(sum(s[name] for s in per_example) / len(per_example), 3) for name in ROUGE_TYPES}
-
-
-def mean_scores_by(per_example: list[dict[str, float]], keys: list[str]) -> dict[str, dict[str, float]]:
-    groups: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for key, scores in zip(keys, per_example, strict=True):
-        groups[key].append(scores)
-    return {key: mean_scores(scores) for key, scores in sorted(groups.items())}
