@@ -28,7 +28,9 @@ Printed and saved (``bench/.work/serving/results.json``): per server and concurr
 p50 time to first token, generated tokens/s, and ours/naive ratios; and the share of prompts whose texts are identical.
 
 Usage: ``python -m bench.serving [--workloads summaries chat] [--servers ours ours-fp32 naive]
-[--concurrency 1 8 32]``.
+[--concurrency 1 8 32]``. ``python -m bench.serving --precision-check`` times, in this process, one prompt of 330
+tokens and 48 decoding steps at batch 1 and 8 with fp32 weights, fp32 weights under bf16 autocast, and bf16 weights
+(why the server holds bf16 weights when it serves bf16).
 """
 
 from __future__ import annotations
@@ -160,6 +162,34 @@ async def load(url: str, model: str, texts: list[str], concurrency: int, request
     }
 
 
+# --- precision ------------------------------------------------------------------------------------------------------
+
+
+def precision_check(model_dir: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tuneforge.modeling.device import autocast
+    from tuneforge.modeling.generate import decode_batch
+    from tuneforge.profiles import DecodingConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    prompt = tokenizer("word " * 330)["input_ids"]
+    cpu, decoding = torch.device("cpu"), DecodingConfig(no_repeat_ngram_size=0)
+    for label, dtype, cast in (("fp32 weights", torch.float32, False), ("fp32 weights, bf16 autocast",
+                                                                        torch.float32, True),
+                               ("bf16 weights", torch.bfloat16, True)):
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
+        for batch in (1, 8):
+            with torch.inference_mode(), autocast(cpu, cast):
+                started = time.perf_counter()
+                decode_batch(model, [prompt] * batch, 1, tokenizer.eos_token_id, {-1}, decoding, [0] * batch, cpu)
+                prefill = time.perf_counter() - started
+                decode_batch(model, [prompt] * batch, 49, tokenizer.eos_token_id, {-1}, decoding, [0] * batch, cpu)
+                decode = time.perf_counter() - started - 2 * prefill
+            print(f"{label:28s} batch {batch}: prompt {prefill:.2f}s, 48 decoding steps {decode:.2f}s", flush=True)
+
+
 # --- the servers ---------------------------------------------------------------------------------------------------
 
 
@@ -228,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workloads", nargs="+", choices=sorted(MAX_TOKENS), default=["summaries", "chat"])
     parser.add_argument("--servers", nargs="+", choices=SERVERS,
                         default=["ours", "ours-fp32", "naive"])
+    parser.add_argument("--precision-check", action="store_true", help="time decoding in each precision, then stop")
     parser.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -241,6 +272,9 @@ def main(argv: list[str] | None = None) -> None:
     champion = REPO / "models" / "champion"
     if not (champion / "config.json").exists():
         raise SystemExit("no champion export at models/champion: run `make demo` first")
+    if args.precision_check:
+        precision_check(champion)
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "TUNEFORGE_API_KEYS")}
     ours_env = {**env, "TUNEFORGE_ROOT": str(_scratch_workspace())}
