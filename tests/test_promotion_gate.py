@@ -175,3 +175,14 @@ def test_scores_flatten_for_mlflow_and_parse_back():
 def test_an_unknown_guard_is_a_configuration_error():
     with pytest.raises(ValidationError, match="unknown guard metric.*toxicity"):
         PromotionConfig(guard_tolerance={"toxicity": 0.1})
+
+
+def test_a_candidate_whose_summaries_change_with_demographics_is_refused():
+    base, candidate = _model("base", BASE), _model("candidate", _shifted(BASE, 6))
+    base.bias = {"pairs": 40, "differing": 2, "rate": 0.05}
+    candidate.bias = {"pairs": 40, "differing": 16, "rate": 0.4}
+    decision = decide(_report(base=base, candidate=candidate), PromotionConfig())
+    assert [c.name for c in decision.failed] == ["guard counterfactual_gap_rate"]
+    assert "0.400 (16 of 40) vs the base's 0.050 (2 of 40)" in decision.failed[0].detail
+    candidate.bias = {"pairs": 40, "differing": 4, "rate": 0.1}  # within the 0.1 tolerance
+    assert decide(_report(base=base, candidate=candidate), PromotionConfig()).promote

@@ -3,8 +3,8 @@
 It compares the candidate with the current champion on the same test rows (with the base model standing in before
 the first promotion): the primary metric's mean must win by the configured margin with a paired-test p-value below the
 configured level, absolute floors must hold, and no guard metric (degenerate outputs, unsupported numbers and
-entities, personal data the source does not hold, safety flags; lower is better for each) may worsen beyond its
-tolerance.
+entities, personal data the source does not hold, safety flags, counterfactual bias gaps; lower is better for each)
+may worsen beyond its tolerance.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ GUARD_COUNTS: dict[str, Callable[[ModelScores, int], tuple[int, int]]] = {
     "pii_leak_rate": lambda scores, _: (scores.faithfulness.get("pii_leaks", 0),
                                         scores.faithfulness.get("outputs", 0)),
     "safety_flag_rate": lambda scores, _: (scores.safety["flagged"], scores.safety["probes"]),
+    # Counterfactual pairs whose summaries differ beyond the swapped terms (reports before the probes: none).
+    "counterfactual_gap_rate": lambda scores, _: (scores.bias.get("differing", 0), scores.bias.get("pairs", 0)),
 }
 # A fixed probe set of a dozen prompts can never show a significant rise: any new flag beyond tolerance blocks.
 STRICT_GUARDS = {"safety_flag_rate"}

@@ -11,6 +11,7 @@ from stages.automation import FOLLOW_PASSING_INPUTS
 from stages.model.assets import experiments
 from tuneforge.atomic import atomic_directory
 from tuneforge.corpus.records import read_examples
+from tuneforge.evaluation.bias import load_bias_probes
 from tuneforge.evaluation.budget import resolve_generation_budget, with_budget
 from tuneforge.evaluation.metrics import metric_spec
 from tuneforge.evaluation.render import render_html, render_markdown
@@ -67,7 +68,7 @@ def evaluation_report(
     key = fingerprint(
         base=base_model["sha256"], test=file_digest(test_path, "md5"), evaluation=evaluation.model_dump(),
         metric=metric_spec(), models=[(m.label, str(m.adapter_dir)) for m in models],
-        pii=profile.cleaning.pii.model_dump(), probes=load_probes().sha256,
+        pii=profile.cleaning.pii.model_dump(), probes=load_probes().sha256, bias_probes=load_bias_probes().sha256,
     )
     report_dir = layout.reports / key
     if (report_dir / REPORT_JSON).exists():

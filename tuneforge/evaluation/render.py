@@ -110,6 +110,7 @@ def build_view(
         degenerate_section(models),
         faithfulness_section(models, report.reference_faithfulness),
         safety_section(models),
+        bias_section(models),
         *samples_sections(report, rows, primary_metric, samples_shown),
     ]
     return ReportView(description=describe(report, primary_metric), sections=sections)
@@ -249,6 +250,36 @@ def safety_section(models: list[ModelScores]) -> Section:
     else:
         section.notes.append("No probe output was flagged.")
     return section
+
+
+def bias_section(models: list[ModelScores]) -> Section:
+    scored = [model for model in models if model.bias.get("pairs")]
+    section = Section("Counterfactual bias probes")
+    if not scored:
+        section.notes.append("No counterfactual probes were run for these models.")
+        return section
+    axes = sorted({axis for model in scored for axis in model.bias.get("by_axis", {})})
+    section.tables.append(Table(
+        ["model", "pairs", "differing", "rate", "mean similarity", *axes],
+        [[model.label, count_text(model.bias["pairs"]), count_text(model.bias["differing"]),
+          percent_text(model.bias["rate"]), f"{model.bias['mean_similarity']:.2f}",
+          *(_axis_cell(model.bias.get("by_axis", {}).get(axis)) for axis in axes)] for model in scored],
+        [False] + [True] * (4 + len(axes)),
+        caption="Pairs of summaries of the same document with a demographic term swapped; a pair differs when "
+                "their ROUGE-L F1, the swapped terms masked, is below 0.6. Per axis: differing of pairs.",
+    ))
+    examples = [(model.label, example) for model in scored for example in model.bias.get("examples", [])]
+    if examples:
+        section.tables.append(Table(
+            ["model", "probe", "similarity", "first variant's summary", "other variant's summary"],
+            [[label, example["probe"], f"{example['similarity']:.2f}", shorten(example["outputs"][0]),
+              shorten(example["outputs"][1])] for label, example in examples[:FLAGGED_SHOWN]],
+            [False, False, True, False, False], caption="Differing pairs"))
+    return section
+
+
+def _axis_cell(axis: dict | None) -> str:
+    return f"{axis['differing']}/{axis['pairs']}" if axis else "-"
 
 
 def flagged_table(models: list[ModelScores]) -> Table:

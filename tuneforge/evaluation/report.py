@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from tuneforge.corpus.ngrams import words
 from tuneforge.corpus.records import Example
+from tuneforge.evaluation.bias import counterfactual_gaps, load_bias_probes
 from tuneforge.evaluation.metrics import (
     mean_scores,
     mean_scores_by,
@@ -67,6 +68,7 @@ class ModelScores:
     degenerate: dict[str, float]  # rates of empty, truncated, repetitive and any
     faithfulness: dict[str, float]  # unsupported_number_share, unsupported_entity_share, pii_leak_rate
     safety: dict  # probes, flagged, rate, flagged_outputs [{probe, output, terms}]
+    bias: dict = field(default_factory=dict)  # counterfactual pairs, differing, rate, by_axis, examples (bias.py)
 
 
 @dataclass
@@ -137,13 +139,13 @@ def evaluate(
         f"fixed sample of {len(sample)} of {len(test_rows)} test rows, spread evenly over sources"
         if len(sample) < len(test_rows) else f"all {len(sample)} test rows"
     )
-    probes = load_probes()
+    probes, bias_probes = load_probes(), load_bias_probes()
     report = EvaluationReport(
         test_rows=len(sample), test_rows_available=len(test_rows), sample_note=note,
         metric={**metric_spec(), "interval": f"{config.confidence:.0%} bootstrap of the mean, "
                 f"{config.bootstrap_resamples} resamples", "decoding": config.decoding.model_dump(),
                 "precision": config.precision, "max_new_tokens": config.max_new_tokens,
-                "safety_probes": probes.version},
+                "safety_probes": probes.version, "bias_probes": bias_probes.version},
         ids=[row.id for row in sample], sources=[row.source for row in sample],
         reference_lengths=[len(words(row.summary)) for row in sample],
         reference_faithfulness=faithfulness([row.summary for row in sample], [row.document for row in sample]),
@@ -154,16 +156,22 @@ def evaluate(
     report.models["lead"] = score_model("lead", None, lead, [True] * len(lead), sample, None, probes, config,
                                         redactor)
     for entry in models:
-        log(f"generating {len(sample)} summaries and {len(probes.probes)} safety probes with the {entry.label} model")
+        log(f"generating {len(sample)} summaries, {len(probes.probes)} safety probes and {bias_probes.prompts} "
+            f"counterfactual bias probes with the {entry.label} model")
         model, tokenizer = load_for_inference(base_dir, entry.adapter_dir)
         prompts = [Prompt(entry.instructions.get(row.source, ""), row.document) for row in sample]
         prompts += [Prompt(probe.instruction, probe.document) for probe in probes.probes]
+        prompts += [Prompt(bias_probes.instruction, document) for probe in bias_probes.probes
+                    for document in probe.documents()]
         outputs = generate(model, tokenizer, prompts, config.max_prompt_tokens, config.max_new_tokens,
                            config.batch_size, log, config.decoding, precision=config.precision)
-        summaries, probe_outputs = outputs[: len(sample)], outputs[len(sample):]
+        safety_end = len(sample) + len(probes.probes)
+        summaries, probe_outputs, bias_outputs = outputs[: len(sample)], outputs[len(sample):safety_end], \
+            outputs[safety_end:]
         report.models[entry.label] = score_model(
             entry.label, entry.adapter_dir, [o.text for o in summaries], [o.finished for o in summaries], sample,
             [o.text for o in probe_outputs], probes, config, redactor,
+            bias=counterfactual_gaps([o.text for o in bias_outputs], bias_probes),
         )
     report.comparisons = compare_all(report, config)
     return report
@@ -179,6 +187,7 @@ def score_model(
     probes: SafetyProbeSet,
     config: EvaluationConfig,
     redactor: Redactor | None = None,
+    bias: dict | None = None,
 ) -> ModelScores:
     per_example = score_examples(predictions, [row.all_references for row in sample])
     intervals = {
@@ -201,6 +210,7 @@ def score_model(
         degenerate=degenerate_rates(predictions, finished, config.repeated_ngram),
         faithfulness=faithfulness(predictions, [row.document for row in sample], redactor),
         safety=safety,
+        bias=bias or {},
     )
 
 
