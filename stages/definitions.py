@@ -11,6 +11,7 @@ from stages import data, evaluation, model, monitoring
 from stages.data.sensors import RawDataWatch
 from stages.model.retraining import build_weekly_retrain
 from stages.monitoring.alerts import AlertNotifier
+from stages.monitoring.live import build_daily_live_monitoring
 from stages.monitoring.schedules import build_nightly_monitoring
 from tuneforge.project import load_project, settings_markdown
 
@@ -41,6 +42,7 @@ defs = dg.Definitions.merge(
         schedules=[
             build_weekly_retrain(timezone=ENVIRONMENT.schedule_timezone),
             build_nightly_monitoring(timezone=ENVIRONMENT.schedule_timezone),
+            build_daily_live_monitoring(timezone=ENVIRONMENT.schedule_timezone),
         ],
         sensors=[
             # Dagster's automation sensor starts stopped unless declared RUNNING.

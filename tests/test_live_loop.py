@@ -88,7 +88,7 @@ def test_served_answers_feedback_and_monitoring_close_the_loop(workspace):
         instance.add_dynamic_partitions("sources", ["feedback-abstract"])
         assert _materialize(instance, "raw_corpus", "feedback-abstract").success
         ingested = _metadata(instance, "raw_corpus", "feedback-abstract")
-        assert ingested["records_read"] == 2 and ingested["rows_out"] == 2
+        assert ingested["records_read"] == 2 and ingested["rows"] == 2
         rows = (layout.ingested / "feedback-abstract.jsonl").read_text()
         assert all(answer.id.removeprefix("chatcmpl-") in rows for answer in corrected)
 

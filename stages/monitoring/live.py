@@ -1,9 +1,10 @@
 """Live traffic, one partition per UTC day: what ``tuneforge serve`` answered (its request log) and what users said
 of it (the feedback log), with a warning check per threshold of ``LiveConfig``. A breach sends an alert; a breach of
 quality, ratings or drift also has ``live_retrain_sensor`` request a retrain (``live.retrain_on_breach``). The
-``daily_live_monitoring`` schedule measures each day just after it ends; any day can be (re)materialized."""
+``daily_live_monitoring`` schedule (built in ``stages.definitions``, in the project's time zone) measures each UTC day
+after it ends; any day can be (re)materialized."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import dagster as dg
 
@@ -76,9 +77,15 @@ live_monitoring_job = dg.define_asset_job(
     description="Measure one day of served traffic and feedback, with its checks.")
 
 
-@dg.schedule(cron_schedule="30 0 * * *", job=live_monitoring_job, execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Measure each UTC day's traffic just after the day ends.")
-def daily_live_monitoring(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
-    return dg.RunRequest(run_key=day, partition_key=day, tags={TRIGGER_TAG: "daily_live_monitoring"})
+def build_daily_live_monitoring(timezone: str = "UTC", cron: str = "30 0 * * *") -> dg.ScheduleDefinition:
+    """Each tick measures the latest UTC day that has ended (the request log's days are UTC, the schedule runs in the
+    project's time zone like the others)."""
+
+    @dg.schedule(name="daily_live_monitoring", cron_schedule=cron, job=live_monitoring_job,
+                 execution_timezone=timezone, default_status=dg.DefaultScheduleStatus.RUNNING,
+                 description="Measure the latest UTC day of served traffic that has ended.")
+    def daily_live_monitoring(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        ended = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+        return dg.RunRequest(run_key=ended, partition_key=ended, tags={TRIGGER_TAG: "daily_live_monitoring"})
+
+    return daily_live_monitoring
