@@ -318,6 +318,10 @@ def test_every_request_is_logged_with_personal_data_redacted(served_workspace, s
     entry = _logged(root, chunks[0].id.removeprefix("chatcmpl-"))
     assert entry["stream"] and "user: " in entry["prompt"] and "alice.johnson" not in entry["prompt"]
     assert entry["output"] == "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    # the access log times a streamed request to its last chunk, not to its headers
+    access = next(json.loads(line.split(": ", 1)[1]) for line in server.output().splitlines()
+                  if "tuneforge.serving.access" in line and entry["request_id"] in line)
+    assert access["status"] == 200 and access["seconds"] >= entry["seconds"]
 
 
 def _feedback(server: Server, body: dict) -> httpx.Response:
