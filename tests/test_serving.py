@@ -318,6 +318,19 @@ def test_every_request_is_logged_with_personal_data_redacted(served_workspace, s
     entry = _logged(root, chunks[0].id.removeprefix("chatcmpl-"))
     assert entry["stream"] and "user: " in entry["prompt"] and "alice.johnson" not in entry["prompt"]
     assert entry["output"] == "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    # the access log times a streamed request to its last chunk, not to its headers
+    access = _access_entry(server, entry["request_id"])
+    assert access["status"] == 200 and access["seconds"] >= entry["seconds"]
+
+
+def _access_entry(server: Server, request_id: str, timeout: float = 10) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in server.output().splitlines():
+            if "tuneforge.serving.access" in line and request_id in line:
+                return json.loads(line.split(": ", 1)[1])
+        time.sleep(0.1)
+    raise AssertionError(f"no access-log line for request {request_id}")
 
 
 def _feedback(server: Server, body: dict) -> httpx.Response:

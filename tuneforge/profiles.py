@@ -277,6 +277,39 @@ class DecodingConfig(BaseModel):
     seed: int = Field(0, description="Seeds sampling, so a sampled evaluation can be repeated.")
 
 
+DEFAULT_JUDGE_PROMPT = (
+    "You grade summaries. Read the document and the summary, then rate the summary from 1 (wrong or useless) to 5 "
+    "(faithful, complete and concise). Answer with the number only.\n\nDocument:\n{document}\n\nSummary:\n{summary}"
+)
+
+
+class JudgeConfig(BaseModel):
+    """An LLM judge behind any OpenAI-compatible endpoint (off unless ``evaluation.judge.base_url`` is set)."""
+
+    base_url: str = Field("", description="The endpoint, e.g. http://127.0.0.1:8001/v1; empty: no judge.")
+    model: str = Field("", description="The judge model's id at that endpoint.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the endpoint's key "
+                             "(never stored or logged).")
+    prompt: str = Field(DEFAULT_JUDGE_PROMPT, description="Template with {document} and {summary}; the reply's "
+                        "first number from 1 to 5 is the score.")
+    max_document_chars: int = Field(6000, ge=100, description="Documents are cut to this many characters.")
+    concurrency: int = Field(4, ge=1, description="Requests to the judge in flight at once.")
+    timeout_seconds: float = Field(60.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> JudgeConfig:
+        if self.base_url and not self.model:
+            raise ValueError("model is required when base_url is set (the judge model's id at the endpoint)")
+        missing = [slot for slot in ("{document}", "{summary}") if slot not in self.prompt]
+        if missing:
+            raise ValueError(f"prompt must contain {' and '.join(missing)}")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url)
+
+
 class EvaluationConfig(BaseModel):
     max_test_rows: int | None = Field(
         48, ge=1, description="Evaluate a fixed, stratified sample of the test split (None: all of it)."
@@ -307,6 +340,9 @@ class EvaluationConfig(BaseModel):
     lead_sentences: int = Field(1, ge=1, description="Sentences of the extractive lead baseline.")
     repeated_ngram: int = Field(3, ge=2, description="An output repeating a word n-gram of this size is degenerate.")
     samples_shown: int = Field(3, ge=0, description="Largest wins and losses shown side by side in the report.")
+    judge: JudgeConfig = Field(
+        default_factory=JudgeConfig, description="An optional LLM judge scoring every model's summaries 1-5 through "
+        "an OpenAI-compatible endpoint (off by default; its model and prompt are recorded with the scores).")
 
     @field_validator("prompt_variants")
     @classmethod

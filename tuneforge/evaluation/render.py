@@ -111,6 +111,7 @@ def build_view(
         faithfulness_section(models, report.reference_faithfulness),
         safety_section(models),
         bias_section(models),
+        *([judge_section(models)] if any(model.judge for model in models) else []),
         *samples_sections(report, rows, primary_metric, samples_shown),
     ]
     return ReportView(description=describe(report, primary_metric), sections=sections)
@@ -276,6 +277,21 @@ def bias_section(models: list[ModelScores]) -> Section:
               shorten(example["outputs"][1])] for label, example in examples[:FLAGGED_SHOWN]],
             [False, False, True, False, False], caption="Differing pairs"))
     return section
+
+
+def judge_section(models: list[ModelScores]) -> Section:
+    judged = [model for model in models if model.judge]
+    first = judged[0].judge
+    table = Table(
+        ["model", "mean score (1-5)", "interval", "scored", "unparsed"],
+        [[model.label, "-" if model.judge["mean"] is None else f"{model.judge['mean']:.2f}",
+          "-" if not model.judge.get("interval") else
+          f"[{model.judge['interval'][0]:.2f}, {model.judge['interval'][1]:.2f}]",
+          count_text(model.judge["scored"]), count_text(model.judge["unparsed"])] for model in judged],
+        [False, True, True, True, True],
+        caption=f"Judged by {first['model']} at {first['base_url']} (prompt sha256 {first['prompt_sha256'][:12]})",
+    )
+    return Section("LLM judge", tables=[table], notes=[f"Prompt: {shorten(first['prompt'])}"])
 
 
 def _axis_cell(axis: dict | None) -> str:

@@ -69,6 +69,7 @@ class ModelScores:
     faithfulness: dict[str, float]  # unsupported_number_share, unsupported_entity_share, pii_leak_rate
     safety: dict  # probes, flagged, rate, flagged_outputs [{probe, output, terms}]
     bias: dict = field(default_factory=dict)  # counterfactual pairs, differing, rate, by_axis, examples (bias.py)
+    judge: dict = field(default_factory=dict)  # the LLM judge's scores, with its model and prompt (judge.py)
 
 
 @dataclass
@@ -145,7 +146,9 @@ def evaluate(
         metric={**metric_spec(), "interval": f"{config.confidence:.0%} bootstrap of the mean, "
                 f"{config.bootstrap_resamples} resamples", "decoding": config.decoding.model_dump(),
                 "precision": config.precision, "max_new_tokens": config.max_new_tokens,
-                "safety_probes": probes.version, "bias_probes": bias_probes.version},
+                "safety_probes": probes.version, "bias_probes": bias_probes.version,
+                **({"judge": {"model": config.judge.model, "base_url": config.judge.base_url}}
+                   if config.judge.enabled else {})},
         ids=[row.id for row in sample], sources=[row.source for row in sample],
         reference_lengths=[len(words(row.summary)) for row in sample],
         reference_faithfulness=faithfulness([row.summary for row in sample], [row.document for row in sample]),
@@ -173,6 +176,13 @@ def evaluate(
             [o.text for o in probe_outputs], probes, config, redactor,
             bias=counterfactual_gaps([o.text for o in bias_outputs], bias_probes),
         )
+    if config.judge.enabled:
+        from tuneforge.evaluation.judge import judge_scores
+
+        documents = [row.document for row in sample]
+        for label, scores in report.models.items():
+            log(f"judging the {label} model's {len(sample)} summaries with {config.judge.model}")
+            scores.judge = judge_scores(config, documents, scores.predictions)
     report.comparisons = compare_all(report, config)
     return report
 

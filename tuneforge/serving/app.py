@@ -139,7 +139,9 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
                 "client": request.client.host if request.client else None,
             }))
 
-        if isinstance(response, StreamingResponse):
+        # call_next's response streams its body (a Starlette _StreamingResponse, whatever the route returned): the
+        # request is over when the last chunk is sent, which for a streamed completion is long after the headers.
+        if hasattr(response, "body_iterator"):
             inner = response.body_iterator
 
             async def counted() -> AsyncIterator[bytes]:
