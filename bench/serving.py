@@ -5,7 +5,8 @@
   under ``bench/.work/serving/`` whose ``models/`` and ``mlruns/`` link to this repository's and whose
   ``tuneforge.yaml`` turns the n-gram guard off, so both servers decode plain greedy and their texts can be compared;
   in its default precision (``auto``: bf16 where it measures faster, as on this machine's CPU) and, as
-  **ours-fp32**, in fp32, the naive server's precision.
+  **ours-fp32**, in fp32, the naive server's precision. **ours-nolog** is ours with the request log off
+  (``serving.request_log: false``): the difference is what recording (and redacting) every request costs.
 - **transformers**: ``transformers serve`` (Hugging Face's OpenAI-compatible server, transformers' ``[serving]``
   extra) with ``--continuous-batching`` on the champion's merged export, fp32 on the CPU: the ready-made alternative
   a user would otherwise pick (run it with ``--servers transformers``; it is not in the default set).
@@ -30,7 +31,7 @@ p50 time to first token, generated tokens/s, and ours/naive ratios; and the shar
 Usage: ``python -m bench.serving [--workloads summaries chat] [--servers ours ours-fp32 naive]
 [--concurrency 1 8 32]``. ``python -m bench.serving --precision-check`` times, in this process, one prompt of 330
 tokens and 48 decoding steps at batch 1 and 8 with fp32 weights, fp32 weights under bf16 autocast, and bf16 weights
-(why the server holds bf16 weights when it serves bf16).
+(why the server holds bf16 weights when it serves bf16); ``--log-cost`` times the request log per entry.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ DOCUMENT_WORDS = 250
 INSTRUCTION = "Summarize the paper in one or two sentences."
 QUESTION = "Explain what this sentence from a paper means, for a newcomer to the field:"
 MAX_TOKENS = {"summaries": 48, "chat": 128}
-SERVERS = ["ours", "ours-fp32", "transformers", "naive"]
+SERVERS = ["ours", "ours-nolog", "ours-fp32", "transformers", "naive"]
 
 
 # --- the naive server --------------------------------------------------------------------------------------------
@@ -190,6 +191,39 @@ def precision_check(model_dir: Path) -> None:
             print(f"{label:28s} batch {batch}: prompt {prefill:.2f}s, 48 decoding steps {decode:.2f}s", flush=True)
 
 
+# --- the request log ------------------------------------------------------------------------------------------------
+
+
+def log_cost(entries: int = 200) -> None:
+    """What recording a request costs: the request's side (``record``, a queue put) and the writer's (redaction with
+    the default PII settings, then the append), per entry, on the summaries workload's prompts."""
+    import tempfile
+
+    from tuneforge.pii.redactor import redactor_for
+    from tuneforge.profiles import PiiConfig
+    from tuneforge.serving.request_log import RequestLog, now
+
+    redactor = redactor_for(PiiConfig())
+    redactor.redact("warm up the detectors: Jane Doe, jane@example.org")
+    texts = prompts("summaries")
+    with tempfile.TemporaryDirectory() as directory:
+        log = RequestLog(Path(directory), redactor, max_queue=entries)
+        started = time.perf_counter()
+        record_seconds = 0.0
+        for index in range(entries):
+            text = texts[index % len(texts)]
+            entry = {"request_id": f"r{index}", "time": now(), "prompt": text, "document": text,
+                     "output": text[:300]}
+            before = time.perf_counter()
+            log.record(entry)
+            record_seconds += time.perf_counter() - before
+        log.close()
+        total = time.perf_counter() - started
+    print(f"request log, {entries} entries of ~250-word prompts: record() {1e6 * record_seconds / entries:.0f} us "
+          f"per request on the request's side; the writer redacted and wrote {entries / total:.0f} entries/s "
+          f"({1000 * total / entries:.1f} ms each) in its own thread; dropped {log.dropped}")
+
+
 # --- the servers ---------------------------------------------------------------------------------------------------
 
 
@@ -199,13 +233,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _scratch_workspace() -> Path:
-    root = WORK / "workspace"
+def _scratch_workspace(name: str = "workspace", request_log: bool = True) -> Path:
+    root = WORK / name
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    for name in ("models", "mlruns"):
-        (root / name).symlink_to(REPO / name)
-    (root / "tuneforge.yaml").write_text("evaluation:\n  decoding:\n    no_repeat_ngram_size: 0\n")
+    for linked in ("models", "mlruns"):
+        (root / linked).symlink_to(REPO / linked)
+    (root / "tuneforge.yaml").write_text("evaluation:\n  decoding:\n    no_repeat_ngram_size: 0\n"
+                                         f"serving:\n  request_log: {str(request_log).lower()}\n")
     return root
 
 
@@ -259,6 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--servers", nargs="+", choices=SERVERS,
                         default=["ours", "ours-fp32", "naive"])
     parser.add_argument("--precision-check", action="store_true", help="time decoding in each precision, then stop")
+    parser.add_argument("--log-cost", action="store_true", help="time the request log per entry, then stop")
     parser.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -275,6 +311,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.precision_check:
         precision_check(champion)
         return
+    if args.log_cost:
+        log_cost()
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "TUNEFORGE_API_KEYS")}
     ours_env = {**env, "TUNEFORGE_ROOT": str(_scratch_workspace())}
@@ -282,6 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     ours = [tuneforge, "serve", "--max-batch-size", str(max(args.concurrency))]
     commands = {
         "ours": (ours, ours_env, True),
+        "ours-nolog": (ours, {**env, "TUNEFORGE_ROOT": str(_scratch_workspace("nolog", request_log=False))}, True),
         "ours-fp32": ([*ours, "--precision", "fp32"], ours_env, True),
         "transformers": ([str(Path(sys.executable).with_name("transformers")), "serve", str(champion.resolve()),
                           "--continuous-batching", "--device", "cpu", "--dtype", "float32", "--host", "127.0.0.1"],
@@ -295,8 +335,8 @@ def main(argv: list[str] | None = None) -> None:
         command, server_env, stream = commands[name]
         process, url = _start(command, server_env, WORK / f"{name}.log",
                               ready="/health" if name == "transformers" else "/ready")
-        if name == "ours":
-            results["precision"]["ours"] = httpx.get(f"{url}/ready").json()["precision"]
+        if name.startswith("ours"):
+            results["precision"][name] = httpx.get(f"{url}/ready").json()["precision"]
         try:
             for workload in args.workloads:
                 for concurrency in args.concurrency:
