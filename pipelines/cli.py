@@ -4,7 +4,8 @@ asset; ``tuneforge data restore VERSION`` checks those exact bytes out of DVC (l
 ``tuneforge experiments`` and ``tuneforge sweep`` (in ``pipelines.experiment_commands``) list and run experiments;
 ``tuneforge config`` (in ``pipelines.config_commands``) shows the effective settings; ``tuneforge run`` (in
 ``pipelines.run_commands``) runs the pipeline on your own sources; ``tuneforge serve`` (in
-``pipelines.serve_command``) serves the champion behind an OpenAI-compatible API.
+``pipelines.serve_command``) serves the champion behind an OpenAI-compatible API; ``tuneforge canary`` (in
+``pipelines.canary_commands``) compares a canary with the champion, then promotes or stops it.
 
 Each command group registers itself in ``COMMAND_GROUPS``; a handler returns the exit code or raises ``CliError``.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.canary_commands import add_canary_commands
 from pipelines.config_commands import add_config_commands
 from pipelines.experiment_commands import add_experiment_commands
 from pipelines.instance import CliError, open_instance
@@ -217,7 +219,7 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_data_commands, add_model_commands, add_experiment_commands, add_config_commands, add_run_commands,
-    add_serve_commands,
+    add_serve_commands, add_canary_commands,
 ]
 
 

@@ -26,6 +26,7 @@ from tuneforge.layout import Layout
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
+CANARY = "canary"
 PROMPT_TAG = "prompt."
 LOCK_TIMEOUT_SECONDS = 600
 
@@ -110,6 +111,10 @@ class ChampionRegistry:
     def previous(self) -> RegisteredModel | None:
         return self.by_alias(PREVIOUS)
 
+    def canary(self) -> RegisteredModel | None:
+        """The version taking a share of served traffic before it may become champion (``tuneforge canary``)."""
+        return self.by_alias(CANARY)
+
     def version(self, version: str) -> RegisteredModel:
         from mlflow.exceptions import MlflowException
 
@@ -186,6 +191,54 @@ class ChampionRegistry:
             self._audit("promote", version, found, {"adapter_dir": str(candidate.adapter_dir),
                                                     "export_dir": str(candidate.export_dir), **candidate.tags})
             return version
+
+    def start_canary(self, candidate: Candidate, expected_champion: str | None) -> str:
+        """Register the candidate and give it the ``canary`` alias (the champion stays), if the champion is still
+        ``expected_champion``; a canary already running is replaced."""
+        with self._locked():
+            current = self.champion()
+            found = current.version if current else None
+            if found != expected_champion:
+                raise ChampionChanged(
+                    f"the champion changed while this candidate was evaluated (expected version "
+                    f"{expected_champion or 'none'}, found {found}); re-evaluate it against the new champion"
+                )
+            if current is None:
+                raise RegistryError("there is no champion to compare a canary with: promote the first model directly "
+                                    "(promotion.rollout: direct)")
+            version = self._register(candidate)
+            self.client.set_registered_model_alias(self.model_name, CANARY, version)
+            self._audit("canary", version, None, {"champion": found, "adapter_dir": str(candidate.adapter_dir),
+                                                  "export_dir": str(candidate.export_dir)})
+            return version
+
+    def stop_canary(self) -> str:
+        """Take the canary alias away (its version stays registered); returns the version it named."""
+        with self._locked():
+            canary = self._require_canary()
+            self.client.delete_registered_model_alias(self.model_name, CANARY)
+            self._audit("canary-stopped", canary.version, None, {})
+            return canary.version
+
+    def promote_canary(self) -> tuple[str, str]:
+        """Make the canary champion (the champion becomes ``previous``); returns (former champion, new champion)."""
+        with self._locked():
+            canary, current = self._require_canary(), self.champion()
+            if current is not None:
+                self.client.set_registered_model_alias(self.model_name, PREVIOUS, current.version)
+            self.client.set_registered_model_alias(self.model_name, CHAMPION, canary.version)
+            self.client.delete_registered_model_alias(self.model_name, CANARY)
+            prompt_registry.set_alias(self.client, prompts_of(canary))
+            self._sync_export_link()
+            former = current.version if current else None
+            self._audit("promote", canary.version, former, {"from": "canary", "export_dir": canary.export_dir})
+            return former or "", canary.version
+
+    def _require_canary(self) -> RegisteredModel:
+        canary = self.canary()
+        if canary is None:
+            raise RegistryError(f"{self.model_name} has no canary (promotion.rollout: canary starts one)")
+        return canary
 
     def rollback(self, to: str | None = None) -> tuple[str, str]:
         """Make ``to`` (default: the ``previous`` alias) champion again; returns (former champion, new champion)."""

@@ -87,35 +87,43 @@ def merged_export(context: dg.AssetExecutionContext, workspace: Workspace, base_
           automation_condition=FOLLOW_PASSING_INPUTS, freshness_policy=MODEL_FRESHNESS)
 def promoted_model(
     context: dg.AssetExecutionContext,
+    workspace: Workspace,
     registry: ModelRegistry,
     base_model: dict,
     evaluation_report: dict,
     merged_export: dict,
 ) -> dg.Output[dict]:
-    """The registry's ``champion`` alias, moved to the candidate (the former champion keeps ``previous``)."""
+    """The registry's ``champion`` alias, moved to the candidate (the former champion keeps ``previous``); with
+    ``promotion.rollout: canary``, the ``canary`` alias instead, the champion staying until ``tuneforge canary
+    promote``."""
     champions = registry.open()
     candidate = evaluation_report["candidate"]
-    reasons, promoted = list(evaluation_report["reasons"]), False
+    reasons, promoted, canary = list(evaluation_report["reasons"]), False, None
     if evaluation_report["outcome"] == Outcome.PROMOTE:
         report_dir = Path(evaluation_report["path"])
         scores = evaluation_report["scores"]
+        registered = Candidate(
+            adapter_dir=Path(candidate["path"]),
+            export_dir=Path(merged_export["path"]),
+            params={"fingerprint": candidate["fingerprint"], **candidate["instructions"]},
+            metrics=ScoreTable.from_means(scores, evaluation_report["intervals"]).flatten(),
+            tags={"base_sha256": base_model["sha256"], "base_model": merged_export["base_model"],
+                  "dataset_version": str(merged_export["dataset_version"]), "report": str(report_dir),
+                  "run_id": context.run_id,
+                  **{name: str(value) for name, value in scores["candidate"].items()}},
+            artifacts=[report_dir / REPORT_MD, report_dir / REPORT_HTML, Path(merged_export["card"])],
+            prompts=candidate.get("prompts", {}),
+        )
+        expected = evaluation_report["champion_version"]
         try:
-            champions.promote(
-                Candidate(
-                    adapter_dir=Path(candidate["path"]),
-                    export_dir=Path(merged_export["path"]),
-                    params={"fingerprint": candidate["fingerprint"], **candidate["instructions"]},
-                    metrics=ScoreTable.from_means(scores, evaluation_report["intervals"]).flatten(),
-                    tags={"base_sha256": base_model["sha256"], "base_model": merged_export["base_model"],
-                          "dataset_version": str(merged_export["dataset_version"]), "report": str(report_dir),
-                          "run_id": context.run_id,
-                          **{name: str(value) for name, value in scores["candidate"].items()}},
-                    artifacts=[report_dir / REPORT_MD, report_dir / REPORT_HTML, Path(merged_export["card"])],
-                    prompts=candidate.get("prompts", {}),
-                ),
-                expected_champion=evaluation_report["champion_version"],
-            )
-            promoted = True
+            if workspace.load_profile().promotion.rollout == "canary" and expected is not None:
+                canary = champions.start_canary(registered, expected_champion=expected)
+                reasons.append(f"started canary version {canary} beside champion version {expected}: it answers "
+                               "serving.canary_share of served requests; compare them with `tuneforge canary report`, "
+                               "then `tuneforge canary promote` or `tuneforge canary stop`")
+            else:
+                champions.promote(registered, expected_champion=expected)
+                promoted = True
         except ChampionChanged as race:
             reasons.append(f"refused: {race}")
     for reason in reasons:
@@ -127,6 +135,7 @@ def promoted_model(
         "champion_version": champion.version if champion else None,
         "champion_adapter": champion.adapter_dir if champion else None,
         "champion_export": champion.export_dir if champion else None,
+        "canary_version": canary,
         "candidate": evaluation_report["scores"]["candidate"],
         "base": evaluation_report["scores"]["base"],
         "intervals": evaluation_report["intervals"],
@@ -138,6 +147,7 @@ def promoted_model(
             "decision": dg.MetadataValue.md("\n".join(f"- {reason}" for reason in reasons)),
             "registered_model": registry.model_name,
             "champion_version": str(summary["champion_version"]),
+            "canary_version": str(summary["canary_version"]),
             "champion_export": dg.MetadataValue.path(str(summary["champion_export"])),
         },
         data_version=dg.DataVersion(str(summary["champion_version"])),

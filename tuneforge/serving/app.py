@@ -37,6 +37,7 @@ from tuneforge.serving.protocol import (
     plain_request_id,
 )
 from tuneforge.serving.request_log import RequestLog, now
+from tuneforge.serving.router import Router
 
 access_log = logging.getLogger("tuneforge.serving.access")
 OPEN_ROUTES = ("/health", "/ready")
@@ -95,7 +96,7 @@ class Detokenizer:
         return delta
 
 
-def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str], metrics: ServingMetrics,
+def create_app(router: Router, config: ServingConfig, keys: frozenset[str], metrics: ServingMetrics,
                decoding: DecodingConfig, summary_prompt_tokens: int, request_log: RequestLog | None = None,
                feedback: FeedbackStore | None = None) -> FastAPI:
     """``decoding`` is the evaluation's (greedy unless a request samples); ``summary_prompt_tokens`` is the prompt
@@ -162,12 +163,16 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        served = engine.served
+        served = router.champion.served
         if app.state.draining:
             return JSONResponse({"status": "draining"}, 503)
+        canary = router.canary
         return JSONResponse({"status": "ready", "model": served.name, "version": served.version,
                              "adapter": served.fingerprint, "precision": "bf16" if served.bf16 else "fp32",
-                             "device": str(served.device)})
+                             "device": str(served.device),
+                             "canary": None if canary is None else {"version": canary.served.version,
+                                                                    "adapter": canary.served.fingerprint,
+                                                                    "share": router.canary_share}})
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -175,7 +180,7 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
 
     @app.get("/v1/models")
     async def models() -> JSONResponse:
-        served = engine.served
+        served = router.champion.served
         data = [{"id": model_id, "object": "model", "created": 0, "owned_by": "tuneforge",
                  "version": served.version, "adapter": served.fingerprint, "instruction": instruction}
                 for model_id, instruction in _model_ids(served).items()]
@@ -183,17 +188,18 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatCompletionRequest, request: Request) -> Response:
-        served = engine.served
-        ids, asked = _chat_prompt(served, body, summary_prompt_tokens)
-        return await _complete(request, body, [ids], [asked], served, chat=True)
+        engine = router.engine_for(request.state.id)
+        ids, asked = _chat_prompt(engine.served, body, summary_prompt_tokens)
+        return await _complete(request, body, [ids], [asked], engine, chat=True)
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request) -> Response:
+        engine = router.engine_for(request.state.id)
         served = engine.served
         if body.model != served.name:
             raise _unknown_model(body.model, served)
         prompts = [served.tokenizer(text)["input_ids"] for text in body.prompts]
-        return await _complete(request, body, prompts, [Asked(text) for text in body.prompts], served, chat=False)
+        return await _complete(request, body, prompts, [Asked(text) for text in body.prompts], engine, chat=False)
 
     @app.post("/v1/feedback")
     async def give_feedback(body: FeedbackRequest) -> JSONResponse:
@@ -225,7 +231,8 @@ def create_app(engine: BatchEngine, config: ServingConfig, keys: frozenset[str],
         })
 
     async def _complete(request: Request, body: Sampling, prompts: list[list[int]], asked: list[Asked],
-                        served: ServedModel, chat: bool) -> Response:
+                        engine: BatchEngine, chat: bool) -> Response:
+        served = engine.served
         max_tokens = body.requested_tokens or min(config.default_max_tokens, config.max_tokens_limit)
         if max_tokens > config.max_tokens_limit:
             raise ApiError(400, f"max_tokens: {max_tokens} exceeds this server's limit of {config.max_tokens_limit} "

@@ -1,8 +1,9 @@
-"""What is served: the registry's champion, loaded from its merged export, and followed as it changes.
+"""What is served: the registry's champion (and canary), loaded from its merged export, and followed as it changes.
 
-The follower checks the ``champion`` alias every ``poll_seconds``. When a promotion or ``tuneforge rollback`` moves
-it, the new version is loaded beside the old one (in the follower's thread, so requests keep being answered) and
-swapped in between two batches. A version that cannot be loaded is logged and the current one keeps serving.
+The follower checks the ``champion`` and ``canary`` aliases every ``poll_seconds``. When a promotion or ``tuneforge
+rollback`` moves the champion, the new version is loaded beside the old one (in the follower's thread, so requests
+keep being answered) and swapped in between two batches. A canary gets an engine of its own. A version that cannot be
+loaded is logged and the current one keeps serving.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from tuneforge.modeling.device import pick_device, use_bf16
 from tuneforge.modeling.generate import eos_token_ids
 from tuneforge.modeling.records import load_training_result
 from tuneforge.registry import ChampionRegistry, RegisteredModel
-from tuneforge.serving.engine import ServedModel
+from tuneforge.serving.engine import BatchEngine, ServedModel
+from tuneforge.serving.router import Router
 
 log = logging.getLogger("tuneforge.serving")
 
@@ -63,12 +65,16 @@ def load_version(champions: ChampionRegistry, registered: RegisteredModel, preci
 
 
 class ChampionFollower:
-    """Polls the champion alias and hands each newly loaded version to ``swap``."""
+    """Polls the ``champion`` and ``canary`` aliases. A new champion is swapped into the champion's engine; a new
+    canary gets an engine of its own (or replaces the canary in it), and a canary gone is drained and stopped."""
 
-    def __init__(self, open_registry: Callable[[], ChampionRegistry], current: str, swap: Callable[[ServedModel], None],
-                 poll_seconds: float, precision: str = "auto") -> None:
-        self._open, self.current, self._swap, self.poll_seconds = open_registry, current, swap, poll_seconds
-        self.precision = precision
+    def __init__(self, open_registry: Callable[[], ChampionRegistry], router: Router,
+                 make_engine: Callable[[ServedModel], BatchEngine], poll_seconds: float, precision: str = "auto",
+                 on_change: Callable[[], None] = lambda: None) -> None:
+        self._open, self.router, self._make_engine = open_registry, router, make_engine
+        self.poll_seconds, self.precision, self._on_change = poll_seconds, precision, on_change
+        self.current = router.champion.served.version
+        self.canary: str | None = router.canary.served.version if router.canary else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tuneforge-champion-follower", daemon=True)
 
@@ -80,21 +86,50 @@ class ChampionFollower:
         self._thread.join()
 
     def check(self) -> bool:
-        """Load and swap in the champion if it changed; True when it did."""
+        """Follow the aliases once; True when what is served changed."""
         champions = self._open()
+        changed = self._follow_champion(champions)
+        changed = self._follow_canary(champions) or changed
+        if changed:
+            self._on_change()
+        return changed
+
+    def _follow_champion(self, champions: ChampionRegistry) -> bool:
         champion = champions.champion()
         if champion is None or champion.version == self.current:
             return False
         log.info("champion moved from version %s to %s: loading it", self.current, champion.version)
         served = load_version(champions, champion, self.precision)
-        self._swap(served)
+        self.router.champion.swap(served)
         log.info("now serving version %s (adapter %s)", served.version, served.fingerprint)
         self.current = champion.version
+        return True
+
+    def _follow_canary(self, champions: ChampionRegistry) -> bool:
+        canary = champions.canary()
+        wanted = canary.version if canary is not None else None
+        if wanted == self.canary:
+            return False
+        retired = self.router.canary
+        if canary is None:
+            self.router.canary = None
+            log.info("canary version %s stopped: every request goes to the champion", self.canary)
+        else:
+            served = load_version(champions, canary, self.precision)
+            if retired is None:
+                self.router.canary = self._make_engine(served)
+            else:
+                retired.swap(served)
+                retired = None
+            log.info("canary version %s answers %.0f%% of requests", served.version, 100 * self.router.canary_share)
+        if retired is not None:
+            retired.stop()  # answers what it holds, then ends
+        self.canary = wanted
         return True
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.check()
-            except Exception as error:  # noqa: BLE001 - keep serving the current version; try again next poll
-                log.warning("could not follow the champion (still serving version %s): %s", self.current, error)
+            except Exception as error:  # noqa: BLE001 - keep serving the current versions; try again next poll
+                log.warning("could not follow the registry (still serving version %s): %s", self.current, error)

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from tuneforge.serving.engine import BatchStats
+from tuneforge.serving.router import Router
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
 
@@ -30,16 +31,18 @@ class ServingMetrics:
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry)
         depth = Gauge("tuneforge_queue_depth", "Requests waiting or decoding.", registry=self.registry)
         depth.set_function(queue_depth)
-        self.model = Gauge("tuneforge_model_info", "The model served (1 for the current version).",
-                           ["version", "fingerprint"], registry=self.registry)
+        self.model = Gauge("tuneforge_model_info", "The models served (1 per version, by role: champion, canary).",
+                           ["version", "fingerprint", "role"], registry=self.registry)
         dropped = Gauge("tuneforge_request_log_dropped", "Request-log entries dropped because its queue was full.",
                         registry=self.registry)
         dropped.set_function(log_dropped)
         self.swaps = Counter("tuneforge_model_swaps", "Times the served model changed.", registry=self.registry)
 
-    def serving(self, version: str, fingerprint: str) -> None:
+    def serving(self, router: Router) -> None:
         self.model.clear()
-        self.model.labels(version, fingerprint).set(1)
+        for role, engine in (("champion", router.champion), ("canary", router.canary)):
+            if engine is not None:
+                self.model.labels(engine.served.version, engine.served.fingerprint, role).set(1)
 
     def batch(self, stats: BatchStats) -> None:
         self.batch_rows.observe(stats.rows)

@@ -19,6 +19,7 @@ from tuneforge.serving.engine import BatchEngine, ServedModel
 from tuneforge.serving.feedback import FeedbackStore
 from tuneforge.serving.metrics import ServingMetrics
 from tuneforge.serving.request_log import RequestLog
+from tuneforge.serving.router import Router
 
 log = logging.getLogger("tuneforge.serving")
 GRACEFUL_SHUTDOWN_SECONDS = 60
@@ -30,8 +31,12 @@ def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], 
     require_keys_beyond_loopback(config.host, keys)  # before any weights load
     served = load_champion(open_registry(), config.precision)
     metrics: ServingMetrics | None = None
-    engine = BatchEngine(served, config.max_batch_size, config.batch_wait_ms, config.max_queue,
-                         on_batch=lambda stats: metrics.batch(stats) if metrics else None)
+
+    def make_engine(model: ServedModel) -> BatchEngine:
+        return BatchEngine(model, config.max_batch_size, config.batch_wait_ms, config.max_queue,
+                           on_batch=lambda stats: metrics.batch(stats) if metrics else None)
+
+    router = Router(make_engine(served), config.canary_share)
     request_log, feedback = None, None
     if config.request_log:
         from tuneforge.pii.redactor import redactor_for
@@ -39,16 +44,17 @@ def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], 
         redactor = redactor_for(profile.cleaning.pii)
         request_log = RequestLog(layout.request_logs, redactor, config.request_log_queue)
         feedback = FeedbackStore(layout.feedback_logs, layout.raw, redactor)
-    metrics = ServingMetrics(engine.depth, lambda: request_log.dropped if request_log else 0)
-    metrics.serving(served.version, served.fingerprint)
+    metrics = ServingMetrics(router.depth, lambda: request_log.dropped if request_log else 0)
 
-    def swap(new: ServedModel) -> None:
-        engine.swap(new)
-        metrics.serving(new.version, new.fingerprint)
+    def served_changed() -> None:
+        metrics.serving(router)
         metrics.swaps.inc()
 
-    follower = ChampionFollower(open_registry, served.version, swap, config.poll_seconds, config.precision)
-    app = create_app(engine, config, keys, metrics, profile.evaluation.decoding, profile.evaluation.max_prompt_tokens,
+    follower = ChampionFollower(open_registry, router, make_engine, config.poll_seconds, config.precision,
+                                on_change=served_changed)
+    follower.check()  # a canary running already
+    metrics.serving(router)
+    app = create_app(router, config, keys, metrics, profile.evaluation.decoding, profile.evaluation.max_prompt_tokens,
                      request_log, feedback)
     log.info("serving %s version %s (adapter %s, %s on %s) on http://%s:%s with %s", served.name, served.version,
              served.fingerprint, "bf16" if served.bf16 else "fp32", served.device, config.host, config.port,
@@ -66,6 +72,8 @@ def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], 
     finally:
         app.state.draining = True
         follower.stop()
-        engine.stop()
+        for engine in (router.champion, router.canary):
+            if engine is not None:
+                engine.stop()
         if request_log is not None:
             request_log.close()
