@@ -150,7 +150,7 @@ def promoted_model(
             "canary_version": str(summary["canary_version"]),
             "champion_export": dg.MetadataValue.path(str(summary["champion_export"])),
         },
-        data_version=dg.DataVersion(str(summary["champion_version"])),
+        data_version=dg.DataVersion(str(summary["champion_version"]) + (f"+canary{canary}" if canary else "")),
     )
 
 
