@@ -175,13 +175,8 @@ class ChampionRegistry:
     def promote(self, candidate: Candidate, expected_champion: str | None) -> str:
         """Register the candidate and make it champion, if the champion is still ``expected_champion``."""
         with self._locked():
-            current = self.champion()
+            current = self._expect_champion(expected_champion)
             found = current.version if current else None
-            if found != expected_champion:
-                raise ChampionChanged(
-                    f"the champion changed while this candidate was evaluated (expected version "
-                    f"{expected_champion or 'none'}, found {found}); re-evaluate it against the new champion"
-                )
             version = self._register(candidate)
             if current is not None:
                 self.client.set_registered_model_alias(self.model_name, PREVIOUS, current.version)
@@ -196,13 +191,8 @@ class ChampionRegistry:
         """Register the candidate and give it the ``canary`` alias (the champion stays), if the champion is still
         ``expected_champion``; a canary already running is replaced."""
         with self._locked():
-            current = self.champion()
+            current = self._expect_champion(expected_champion)
             found = current.version if current else None
-            if found != expected_champion:
-                raise ChampionChanged(
-                    f"the champion changed while this candidate was evaluated (expected version "
-                    f"{expected_champion or 'none'}, found {found}); re-evaluate it against the new champion"
-                )
             if current is None:
                 raise RegistryError("there is no champion to compare a canary with: promote the first model directly "
                                     "(promotion.rollout: direct)")
@@ -233,6 +223,17 @@ class ChampionRegistry:
             former = current.version if current else None
             self._audit("promote", canary.version, former, {"from": "canary", "export_dir": canary.export_dir})
             return former or "", canary.version
+
+    def _expect_champion(self, expected: str | None) -> RegisteredModel | None:
+        """The champion, if it is still the ``expected`` version (the one a candidate was evaluated against)."""
+        current = self.champion()
+        found = current.version if current else None
+        if found != expected:
+            raise ChampionChanged(
+                f"the champion changed while this candidate was evaluated (expected version {expected or 'none'}, "
+                f"found {found}); re-evaluate it against the new champion"
+            )
+        return current
 
     def _require_canary(self) -> RegisteredModel:
         canary = self.canary()
