@@ -8,6 +8,7 @@ so which version answered shows in the output as well as in the headers.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import threading
@@ -25,6 +26,7 @@ from resources.registry import ModelRegistry
 from tuneforge.registry import Candidate
 
 pytestmark = pytest.mark.e2e
+SUMMARY = "Low-rank adapters match full fine-tuning on summarization at a fraction of the cost."
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +36,12 @@ def served_workspace(tmp_path_factory, smoke_base_models) -> tuple[Path, dict[st
     registry = ModelRegistry(root=str(root)).open()
     registry.promote(candidate(root, "adapter-a", None), expected_champion=None)
     candidate(root, "adapter-b", seed=7)  # registered by the promotion test
+    curated = root / "data" / "curated"
+    curated.mkdir(parents=True)
+    rows = [{"id": f"r{i}", "group": f"r{i}", "source": "abstract", "document": "A paper about adapters.",
+             "summary": SUMMARY} for i in range(20)]
+    (curated / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (root / "tuneforge.yaml").write_text("evaluation: {max_new_tokens: null}\n")  # learned, as on the demo profile
     return root, env
 
 
@@ -92,6 +100,21 @@ def test_the_instruction_model_and_completions_answer(server):
     assert [c.index for c in completion.choices] == [0, 1] and completion.usage.completion_tokens == 8
     with pytest.raises(openai.NotFoundError, match=f"model: 'gpt-4o' is not served here; models: {MODEL}"):
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_an_instruction_model_answers_within_the_evaluations_budget_by_default(served_workspace, server):
+    """Without max_tokens, `<name>:<source>` generates what the evaluation generated: the budget learned from the
+    training summaries (99th percentile of their tokens x 1.25 + 1); plain chat gets serving.default_max_tokens."""
+    from transformers import AutoTokenizer
+
+    root, _ = served_workspace
+    tokens = len(AutoTokenizer.from_pretrained(root / "models" / "exports" / "adapter-a")(
+        SUMMARY, add_special_tokens=False)["input_ids"])
+    client = server.client()
+    summary = client.chat.completions.create(model=f"{MODEL}:abstract",
+                                             messages=[{"role": "user", "content": "A paper."}])
+    assert summary.usage.completion_tokens == math.ceil(tokens * 1.25) + 1  # random weights never stop early
+    assert "instruction models answer at most" in server.output()
 
 
 def test_concurrent_requests_are_batched_and_all_answered(server):

@@ -486,7 +486,10 @@ class ServingConfig(BaseModel):
     max_queue: int = Field(
         256, ge=1, description="Requests waiting or decoding at once; beyond it a request is answered 429.")
     max_tokens_limit: int = Field(1024, ge=1, description="The most max_tokens a request may ask for.")
-    default_max_tokens: int = Field(256, ge=1, description="max_tokens when a request gives none.")
+    default_max_tokens: int = Field(
+        256, ge=1, description="max_tokens when a request gives none, for plain chat and completions; an instruction "
+        "model (<name>:<source>) defaults to the evaluation's generation budget, learned from the training "
+        "summaries.")
     max_prompt_tokens: int = Field(
         4096, ge=16, description="The longest prompt accepted (and never more than the model's context leaves).")
     max_request_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted.")

@@ -98,10 +98,11 @@ class Detokenizer:
 
 def create_app(router: Router, config: ServingConfig, keys: frozenset[str], metrics: ServingMetrics,
                decoding: DecodingConfig, summary_prompt_tokens: int, request_log: RequestLog | None = None,
-               feedback: FeedbackStore | None = None) -> FastAPI:
+               feedback: FeedbackStore | None = None, summary_max_tokens: int | None = None) -> FastAPI:
     """``decoding`` is the evaluation's (greedy unless a request samples); ``summary_prompt_tokens`` is the prompt
     length evaluation cut documents to, used for the instruction-wrapped model ids. Without ``request_log`` nothing
-    is recorded and ``/v1/feedback`` answers 503."""
+    is recorded and ``/v1/feedback`` answers 503. ``summary_max_tokens`` is the evaluation's generation budget, the
+    default ``max_tokens`` of the instruction models (``serving.default_max_tokens`` where it is None)."""
     app = FastAPI(title="tuneforge", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.draining = False
 
@@ -233,7 +234,9 @@ def create_app(router: Router, config: ServingConfig, keys: frozenset[str], metr
     async def _complete(request: Request, body: Sampling, prompts: list[list[int]], asked: list[Asked],
                         engine: BatchEngine, chat: bool) -> Response:
         served = engine.served
-        max_tokens = body.requested_tokens or min(config.default_max_tokens, config.max_tokens_limit)
+        default = summary_max_tokens if asked[0].source is not None and summary_max_tokens else \
+            config.default_max_tokens
+        max_tokens = body.requested_tokens or min(default, config.max_tokens_limit)
         if max_tokens > config.max_tokens_limit:
             raise ApiError(400, f"max_tokens: {max_tokens} exceeds this server's limit of {config.max_tokens_limit} "
                            "(serving.max_tokens_limit)", param="max_tokens")

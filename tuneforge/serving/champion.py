@@ -60,7 +60,7 @@ def load_version(champions: ChampionRegistry, registered: RegisteredModel, preci
         fingerprint=Path(registered.adapter_dir).name or registered.version,
         instructions=dict(trained.instructions) if trained is not None else {},
         eos=frozenset(eos_token_ids(model, tokenizer)), pad_id=pad_id, device=device, bf16=bf16,
-        context=getattr(AutoConfig.from_pretrained(export), "max_position_embeddings", None),
+        context=getattr(AutoConfig.from_pretrained(export), "max_position_embeddings", None), directory=export,
     )
 
 
@@ -72,7 +72,7 @@ class ChampionFollower:
                  make_engine: Callable[[ServedModel], BatchEngine], poll_seconds: float, precision: str = "auto",
                  on_change: Callable[[], None] = lambda: None) -> None:
         self._open, self.router, self._make_engine = open_registry, router, make_engine
-        self.poll_seconds, self.precision, self._on_change = poll_seconds, precision, on_change
+        self.poll_seconds, self.precision, self.on_change = poll_seconds, precision, on_change
         self.current = router.champion.served.version
         self.canary: str | None = router.canary.served.version if router.canary else None
         self._stop = threading.Event()
@@ -91,7 +91,7 @@ class ChampionFollower:
         changed = self._follow_champion(champions)
         changed = self._follow_canary(champions) or changed
         if changed:
-            self._on_change()
+            self.on_change()
         return changed
 
     def _follow_champion(self, champions: ChampionRegistry) -> bool:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,6 +42,7 @@ class ServedModel:
     device: torch.device
     bf16: bool
     context: int | None  # the model's context length, when its config says
+    directory: Path | None = None  # the merged export it was loaded from
 
 
 class QueueFull(RuntimeError):

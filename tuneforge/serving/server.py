@@ -25,6 +25,20 @@ log = logging.getLogger("tuneforge.serving")
 GRACEFUL_SHUTDOWN_SECONDS = 60
 
 
+def _summary_budget(profile: Profile, layout: Layout, served: ServedModel) -> int | None:
+    """The evaluation's generation budget (configured, or learned from the training summaries), so that an
+    instruction model answers a request without max_tokens as the gate measured it; None without training data."""
+    from tuneforge.evaluation.budget import resolve_generation_budget
+
+    train = layout.curated / "train.jsonl"
+    if served.directory is None or (profile.evaluation.max_new_tokens is None and not train.is_file()):
+        return None
+    budget = resolve_generation_budget(profile.evaluation, served.directory, train)
+    log.info("instruction models answer at most %d new tokens by default (%s)", budget.max_new_tokens,
+             budget.learned_from)
+    return budget.max_new_tokens
+
+
 def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], profile: Profile,
           layout: Layout) -> None:
     keys = load_keys(config.api_keys_file)
@@ -46,16 +60,17 @@ def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], 
         feedback = FeedbackStore(layout.feedback_logs, layout.raw, redactor)
     metrics = ServingMetrics(router.depth, lambda: request_log.dropped if request_log else 0)
 
+    follower = ChampionFollower(open_registry, router, make_engine, config.poll_seconds, config.precision)
+    follower.check()  # a canary running already
+    metrics.serving(router)
+
     def served_changed() -> None:
         metrics.serving(router)
         metrics.swaps.inc()
 
-    follower = ChampionFollower(open_registry, router, make_engine, config.poll_seconds, config.precision,
-                                on_change=served_changed)
-    follower.check()  # a canary running already
-    metrics.serving(router)
+    follower.on_change = served_changed
     app = create_app(router, config, keys, metrics, profile.evaluation.decoding, profile.evaluation.max_prompt_tokens,
-                     request_log, feedback)
+                     request_log, feedback, summary_max_tokens=_summary_budget(profile, layout, served))
     log.info("serving %s version %s (adapter %s, %s on %s) on http://%s:%s with %s", served.name, served.version,
              served.fingerprint, "bf16" if served.bf16 else "fp32", served.device, config.host, config.port,
              f"{len(keys)} API key(s)" if keys else "no API keys (loopback only)")
