@@ -55,10 +55,6 @@ class FeedbackStore:
                 self._add_training_row(source, request, correction, at)
         return FeedbackResult(request["request_id"], source, why_not)
 
-    def entries(self, day: str) -> list[dict]:
-        path = self.log_dir / f"{day}.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
     def _add_training_row(self, source: str, request: dict, correction: str, at: str) -> None:
         directory = self.raw_dir / source
         directory.mkdir(parents=True, exist_ok=True)

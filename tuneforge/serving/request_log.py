@@ -64,18 +64,16 @@ class RequestLog:
             self._lock.wait_for(lambda: request_id not in self._pending, timeout=FLUSH_WAIT_SECONDS)
             if request_id in self._recent:
                 return self._recent[request_id]
-        for entry in self.entries():
+        for entry in self._written():
             if entry.get("request_id") == request_id:
                 return entry
         return None
 
-    def entries(self, day: str | None = None) -> Iterator[dict]:
-        """Logged entries of ``day`` (YYYY-MM-DD), or of every day, newest file first."""
-        files = [self.directory / f"{day}.jsonl"] if day else sorted(self.directory.glob("*.jsonl"), reverse=True)
-        for path in files:
-            if path.exists():
-                with path.open() as lines:
-                    yield from (json.loads(line) for line in lines if line.strip())
+    def _written(self) -> Iterator[dict]:
+        """Every logged entry, newest day first."""
+        for path in sorted(self.directory.glob("*.jsonl"), reverse=True):
+            with path.open() as lines:
+                yield from (json.loads(line) for line in lines if line.strip())
 
     def close(self) -> None:
         """Write what is queued, then stop."""
