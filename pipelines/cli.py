@@ -25,6 +25,7 @@ import dagster as dg
 
 from pipelines.canary_commands import add_canary_commands
 from pipelines.config_commands import add_config_commands
+from pipelines.erase_command import add_erase_commands
 from pipelines.experiment_commands import add_experiment_commands
 from pipelines.instance import CliError, open_instance
 from pipelines.model_commands import add_model_commands
@@ -219,7 +220,7 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_data_commands, add_model_commands, add_experiment_commands, add_config_commands, add_run_commands,
-    add_serve_commands, add_canary_commands,
+    add_serve_commands, add_canary_commands, add_erase_commands,
 ]
 
 

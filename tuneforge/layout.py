@@ -83,6 +83,30 @@ class Layout:
         return self.root / "logs" / "feedback"
 
     @property
+    def governance(self) -> Path:
+        """Erasure requests, tombstones and their audit log: hashes only, never the erased values (commit it)."""
+        return self.root / "governance"
+
+    @property
+    def tombstones(self) -> Path:
+        """Records erased on request, which ingestion skips when a file brings them back."""
+        return self.governance / "tombstones.jsonl"
+
+    @property
+    def erasure_log(self) -> Path:
+        """The append-only audit log of erasure requests: who, when, what (as hashes and counts)."""
+        return self.governance / "erasures.jsonl"
+
+    @property
+    def erasure_requests(self) -> Path:
+        """One JSON file per erasure request: its targets and the steps done, so a killed erasure resumes."""
+        return self.governance / "requests"
+
+    @property
+    def restored(self) -> Path:
+        return self.root / "data" / "restored"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -44,6 +44,7 @@ class ModelLineage:
     sources: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)  # ISO 639-1 codes the cleaning kept
     split_sizes: dict[str, int] = field(default_factory=dict)
+    erasures: list[str] = field(default_factory=list)  # erasure requests the dataset honours (tuneforge erase)
     # Funnel.as_rows(): step, rows_in, removed, rows_out ("rows_read"/"rows_removed"/"rows_kept" are accepted too).
     cleaning_funnel: list[dict[str, Any]] = field(default_factory=list)
     # Training.
@@ -148,12 +149,18 @@ def _data_section(lineage: ModelLineage) -> str:
         f"- Dataset version (DVC md5 of the curated dataset): `{_text(lineage.dataset_version)}`",
         f"- Sources: {_sources_text(lineage)}",
         f"- Languages kept by cleaning: {_languages_text(lineage.languages)}",
+        f"- Erasure requests honoured (records removed before training, `tuneforge erase`): "
+        f"{_erasures_text(lineage.erasures)}",
         "",
         _split_table(lineage.split_sizes),
         "",
         _funnel_text(lineage.cleaning_funnel),
     ]
     return "\n".join(lines)
+
+
+def _erasures_text(erasures: list[str]) -> str:
+    return ", ".join(f"`{request}`" for request in erasures) if erasures else "none"
 
 
 def _split_table(split_sizes: dict[str, int]) -> str:

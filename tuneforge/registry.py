@@ -27,6 +27,7 @@ from tuneforge.layout import Layout
 CHAMPION = "champion"
 PREVIOUS = "previous"
 CANARY = "canary"
+ERASED_TAG = "tuneforge.erased"
 PROMPT_TAG = "prompt."
 LOCK_TIMEOUT_SECONDS = 600
 
@@ -254,6 +255,9 @@ class ChampionRegistry:
                 )
             if target.version == current.version:
                 raise RegistryError(f"version {target.version} is already the champion")
+            if ERASED_TAG in target.tags:
+                raise RegistryError(f"version {target.version} was trained on data erased by request "
+                                    f"{target.tags[ERASED_TAG]}: it cannot serve again")
             if not Path(target.export_dir, "config.json").is_file():
                 raise RegistryError(
                     f"version {target.version}'s merged export {target.export_dir or '(not recorded)'} is missing; "
@@ -269,6 +273,34 @@ class ChampionRegistry:
             self._sync_export_link()
             self._audit("rollback", target.version, current.version, {"export_dir": target.export_dir})
             return current.version, target.version
+
+    def demote(self, versions: set[str], request: str) -> dict[str, str | None]:
+        """Erasure: mark ``versions`` (``tuneforge.erased`` = the request) and take every alias off them. A champion
+        among them gives way to the newest other version whose export is on disk, or to none. Returns the aliases
+        that moved: {alias: the version it names now, or None when it was removed}."""
+        with self._locked():
+            moved: dict[str, str | None] = {}
+            for version in sorted(versions, key=int):
+                self.client.set_model_version_tag(self.model_name, version, ERASED_TAG, request)
+            for alias in (CANARY, PREVIOUS):
+                holder = self.by_alias(alias)
+                if holder is not None and holder.version in versions:
+                    self.client.delete_registered_model_alias(self.model_name, alias)
+                    moved[alias] = None
+            current = self.champion()
+            if current is not None and current.version in versions:
+                fallback = next((m for m in reversed(self.versions()) if m.version not in versions
+                                 and ERASED_TAG not in m.tags and Path(m.export_dir, "config.json").is_file()), None)
+                if fallback is None:
+                    self.client.delete_registered_model_alias(self.model_name, CHAMPION)
+                    self.layout.champion_export.unlink(missing_ok=True)
+                else:
+                    self.client.set_registered_model_alias(self.model_name, CHAMPION, fallback.version)
+                    prompt_registry.set_alias(self.client, prompts_of(fallback))
+                moved[CHAMPION] = fallback.version if fallback else None
+                self._sync_export_link()
+                self._audit("erase", moved[CHAMPION] or "", current.version, {"request": request})
+            return moved
 
     def _champion_before(self, version: str) -> str | None:
         """The champion that ``version`` replaced when it was last made champion, per the audit log."""

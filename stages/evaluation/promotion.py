@@ -167,6 +167,7 @@ def _lineage(context, profile, base_model: dict, adapter: dict, evaluation_repor
         base_model_license=profile.base_model.license,
         dataset_version=dataset_version,
         split_sizes=manifest.get("sizes", {}),
+        erasures=manifest.get("erasures", []),
         cleaning_funnel=manifest.get("funnel", []),
         hyperparameters=training.config if training else {},
         instructions=adapter["instructions"],

@@ -17,7 +17,13 @@ from tuneforge.modeling.base import resolve_base_model
 from tuneforge.modeling.loss_chart import loss_curve_markdown
 from tuneforge.modeling.plan import TrainingPlan
 from tuneforge.modeling.preflight import check_against_model
-from tuneforge.modeling.records import TrackingTarget, TrainingJob, TrainingResult, load_training_result
+from tuneforge.modeling.records import (
+    TrackingTarget,
+    TrainingJob,
+    TrainingResult,
+    load_training_result,
+    save_training_inputs,
+)
 from tuneforge.profiles import TrainingConfig
 from tuneforge.tracking import run_link
 
@@ -113,6 +119,7 @@ def lora_adapter(
         context.log.info(f"training adapter {key} for experiment {name!r} (config {hyper_hash}, "
                          f"{training.precision}): {_why_retrained(context, inputs)}")
         result = compute.train(context, job)
+    save_training_inputs(adapter_dir, inputs)
     prompts = registry.open().register_prompts(instructions, None if reused else result.mlflow_run_id)
     return dg.Output(
         {"path": str(adapter_dir), "fingerprint": key, "instructions": instructions, "prompts": prompts,

@@ -40,10 +40,12 @@ class Curated:
 
 
 def curate_sources(
-    cleaned: dict[str, Path], out_dir: Path, split: SplitConfig, cleaning: CleaningConfig
+    cleaned: dict[str, Path], out_dir: Path, split: SplitConfig, cleaning: CleaningConfig,
+    erasures: list[str] | None = None,
 ) -> Curated:
     """Write ``<split>.jsonl``, ``removed.jsonl`` and ``manifest.json`` into ``out_dir`` (each replaced
-    atomically); ``cleaned`` maps each source to its cleaned rows, in the order that decides which duplicate stays."""
+    atomically); ``cleaned`` maps each source to its cleaned rows, in the order that decides which duplicate stays.
+    ``erasures`` (the erasure requests the rows honour) is recorded in the manifest, for the model card."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with RowFiles(list(cleaned.values())) as rows:
         finder, row_splits = _index(rows, split, cleaning)
@@ -63,6 +65,8 @@ def curate_sources(
         "per_source": curated.per_source,
         "funnel": curated.funnel.as_rows(),
     }
+    if erasures:
+        manifest["erasures"] = list(erasures)
     write_text_atomically(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return curated
 

@@ -75,6 +75,7 @@ from tuneforge.corpus.readers import (
     Skipped,
 )
 from tuneforge.corpus.records import Example, stable_id
+from tuneforge.governance.tombstones import Tombstones
 from tuneforge.profiles import CleaningConfig
 
 SOURCE_CONFIG = readers.CONFIG_NAME
@@ -451,6 +452,8 @@ class IngestReport:
     # file -> rows whose id an earlier file already used for another record (exports often number each file from 0):
     # read as their own records, with the id qualified by the file (``<id>@<file>``)
     qualified_ids: dict[str, int] = field(default_factory=dict)
+    erased: int = 0  # records skipped because an erasure request tombstoned them (neither rows nor quarantined)
+    erasures: list[str] = field(default_factory=list)  # the erasure requests in force while this source was read
 
     @property
     def records_read(self) -> int:
@@ -482,14 +485,19 @@ class IngestReport:
             figures["detected"] = {file: dict(facts) for file, facts in self.detected.items()}
         if self.qualified_ids:
             figures["qualified_ids"] = dict(self.qualified_ids)
+        if self.erasures:
+            figures["erased"] = self.erased
+            figures["erasures"] = list(self.erasures)
         return figures
 
 
 class _Ingestion:
     """Routes each record of one source to the rows or the quarantine, and counts."""
 
-    def __init__(self, source: str, mapping: FieldMapping, rows: AtomicFile, quarantine: AtomicFile) -> None:
-        self.report = IngestReport(source=source)
+    def __init__(self, source: str, mapping: FieldMapping, rows: AtomicFile, quarantine: AtomicFile,
+                 tombstones: Tombstones) -> None:
+        self.report = IngestReport(source=source, erasures=list(tombstones.requests))
+        self._tombstones = tombstones
         self.first_problem: Problem | None = None
         self.first_bad: Problem | None = None
         self._mapping, self._rows, self._quarantine = mapping, rows, quarantine
@@ -521,6 +529,9 @@ class _Ingestion:
         example = to_example(record, self._mapping, self.report.source)
         if isinstance(example, Problem):
             self.quarantine(example)
+            return
+        if self._tombstones and self._tombstones.erases(example):
+            self.report.erased += 1
             return
         line, digest = _encoded(example)
         first = self._seen.get(example.id)
@@ -580,19 +591,20 @@ def ingest_source(
     max_bad_share: float = 0.1,
     *,
     max_record_bytes: int = MAX_RECORD_BYTES,
+    tombstones: Tombstones | None = None,
 ) -> IngestReport:
     """Stream every data file of one source into ``rows_path`` (canonical examples, JSONL) and
     ``quarantine_path`` (what could not be read, and why). Raise ``SourceError`` when the source is unusable:
     missing, unsafely named, misconfigured, without readable rows, or with more than ``max_bad_share`` of its
     records quarantined. The rows file is replaced only on success; the quarantine file is written either way
-    once reading has begun."""
+    once reading has begun. Records ``tombstones`` names (erased on request) are skipped and only counted."""
     if not 0.0 <= max_bad_share <= 1.0:
         raise ValueError(f"max_bad_share must be between 0 and 1, got {max_bad_share}")
     source = _check_source_dir(source_dir)
     config = load_source_config(source_dir)
     options = read_options(source_dir, config, max_record_bytes=max_record_bytes)
     with AtomicFile(rows_path, "wb") as rows, AtomicFile(quarantine_path, "wb") as quarantine:
-        ingestion = _Ingestion(source, config.fields, rows, quarantine)
+        ingestion = _Ingestion(source, config.fields, rows, quarantine, tombstones or Tombstones([]))
         ingestion.run(source_dir, options)
         quarantine.commit()
         _check_outcome(ingestion, source_dir, quarantine_path, config.fields, max_bad_share)

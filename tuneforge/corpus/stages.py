@@ -19,6 +19,7 @@ from tuneforge.corpus.curate import MANIFEST_FILE, REMOVED_FILE, curate_sources
 from tuneforge.corpus.ingest import SourceError, check_source_name, ingest_source, require_sources, source_cleaning
 from tuneforge.corpus.lengths import LengthBounds
 from tuneforge.corpus.records import SPLITS
+from tuneforge.governance.tombstones import Tombstones
 from tuneforge.layout import Layout
 from tuneforge.profiles import CleaningConfig, Profile
 from tuneforge.progress import Progress
@@ -37,7 +38,8 @@ def ingest(layout: Layout, source: str, profile: Profile) -> StageReport:
     rows_path = layout.ingested / f"{source}.jsonl"
     quarantine_path = layout.ingested / f"{source}.quarantine.jsonl"
     report = ingest_source(
-        layout.raw / source, rows_path, quarantine_path, max_bad_share=profile.cleaning.max_bad_share
+        layout.raw / source, rows_path, quarantine_path, max_bad_share=profile.cleaning.max_bad_share,
+        tombstones=Tombstones.load(layout.tombstones),
     )
     figures = report.as_dict()
     report_path = _write_report(layout.ingested / f"{source}.report.json", figures)
@@ -107,6 +109,7 @@ def curate(layout: Layout, sources: list[str], profile: Profile) -> StageReport:
         layout.curated,
         profile.split,
         profile.cleaning,
+        erasures=honoured_erasures(layout, sources),
     )
     outputs = [layout.curated / f"{name}.jsonl" for name in SPLITS]
     outputs += [layout.curated / REMOVED_FILE, layout.curated / MANIFEST_FILE]
@@ -114,6 +117,12 @@ def curate(layout: Layout, sources: list[str], profile: Profile) -> StageReport:
         outputs=outputs,
         figures={"sizes": curated.sizes, "per_source": curated.per_source, "funnel": curated.funnel.as_rows()},
     )
+
+
+def honoured_erasures(layout: Layout, sources: list[str]) -> list[str]:
+    """The erasure requests every source's latest ingestion honoured: those a dataset built from them honours."""
+    honoured = [set(_read_report(layout.ingested / f"{source}.report.json").get("erasures", [])) for source in sources]
+    return sorted(set.intersection(*honoured)) if honoured else []
 
 
 def all_sources(layout: Layout) -> list[str]:

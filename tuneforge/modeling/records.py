@@ -15,6 +15,7 @@ from pathlib import Path
 from tuneforge.layout import Layout
 
 TRAINING_MANIFEST = "tuneforge_training.json"
+TRAINING_INPUTS = "tuneforge_inputs.json"  # the digests of the data an adapter was trained on (its lineage)
 JOB_FILE = "job.json"
 
 
@@ -105,3 +106,16 @@ def load_training_result(adapter_dir: Path) -> TrainingResult | None:
     for curve in ("train_loss_curve", "validation_curve"):
         data[curve] = [tuple(point) for point in data.get(curve, [])]
     return TrainingResult(**data)
+
+
+def save_training_inputs(adapter_dir: Path, inputs: Mapping[str, object]) -> None:
+    """Record beside the adapter the inputs its fingerprint was made from (the train and validation files' md5s,
+    which are their DVC object ids): an erasure finds the adapters trained on a file by them."""
+    path = adapter_dir / TRAINING_INPUTS
+    if adapter_dir.is_dir() and not path.exists():
+        path.write_text(json.dumps(dict(inputs), indent=2, sort_keys=True, default=str) + "\n")
+
+
+def load_training_inputs(adapter_dir: Path) -> dict | None:
+    path = adapter_dir / TRAINING_INPUTS
+    return json.loads(path.read_text()) if path.is_file() else None
