@@ -297,6 +297,10 @@ class ChampionRegistry:
                 else:
                     self.client.set_registered_model_alias(self.model_name, CHAMPION, fallback.version)
                     prompt_registry.set_alias(self.client, prompts_of(fallback))
+                    previous = self.previous()
+                    if previous is not None and previous.version == fallback.version:
+                        self.client.delete_registered_model_alias(self.model_name, PREVIOUS)
+                        moved[PREVIOUS] = None
                 moved[CHAMPION] = fallback.version if fallback else None
                 self._sync_export_link()
                 self._audit("erase", moved[CHAMPION] or "", current.version, {"request": request})
