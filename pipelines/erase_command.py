@@ -85,6 +85,8 @@ def _apply(erasure: Erasure) -> int:
     if retrain.get("retrained"):
         outcome = "promoted" if retrain.get("promoted") else "not promoted"
         print(f"  retrained without them: {outcome}; champion version {retrain.get('champion_version') or 'none'}")
+        for reason in [] if retrain.get("promoted") else retrain.get("reasons", []):
+            print(f"    {reason}")
     print(f"  audit log: {erasure.layout.erasure_log}")
     return 0
 

@@ -18,7 +18,7 @@ from tuneforge.corpus.ingest import ingest_source
 from tuneforge.corpus.records import Example, read_examples
 from tuneforge.governance import audit
 from tuneforge.governance.apply import Erasure
-from tuneforge.governance.matching import Needles, SelectorError, check_value, normalize, snippet, value_in
+from tuneforge.governance.matching import Needles, SelectorError, check_value, line_digest, normalize, value_in
 from tuneforge.governance.plan import ErasureError, ErasurePlan, build_plan
 from tuneforge.governance.raw_files import find_records, scrub_file
 from tuneforge.governance.tombstones import Tombstones, append_tombstones, tombstone_for
@@ -74,7 +74,8 @@ def test_needles_find_ids_as_json_writes_them_and_not_a_longer_id():
     needles = Needles(ids={"tickets/t1"})
     assert needles.found_in(json.dumps({"id": "tickets/t1", "document": "x"})) == ["id"]
     assert needles.found_in(json.dumps({"ids": ["tickets/t10"]})) == []
-    assert snippet(PERSON) and snippet("short") is None
+    marked = Needles(lines={line_digest('{"a": 1}')})
+    assert marked.found_in('{"b": 2}\n{"a":  1}\r\n') == ["line"] and marked.found_in('{"a": 12}') == []
 
 
 # --- raw files, every format ------------------------------------------------------------------------------------
