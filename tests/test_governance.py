@@ -279,3 +279,16 @@ def test_verification_refuses_to_report_done_while_the_value_is_still_somewhere(
 def test_nothing_to_erase_without_an_id_or_a_value(workspace):
     with pytest.raises(ErasureError, match="--id RECORD_ID or --value"):
         build_plan(Layout(workspace), None, [], [])
+
+
+def test_a_server_whose_champion_was_erased_stops_answering_with_it():
+    from types import SimpleNamespace
+
+    from tuneforge.serving.champion import ChampionFollower
+    from tuneforge.serving.router import Router
+
+    router = Router(SimpleNamespace(served=SimpleNamespace(version="1")), canary_share=0.0)
+    registry = SimpleNamespace(champion=lambda: None, canary=lambda: None)
+    follower = ChampionFollower(lambda: registry, router, make_engine=None, poll_seconds=1.0)
+    assert follower.check() and router.withdrawn == "1", "the erased version is withdrawn, not kept serving"
+    assert not follower.check(), "withdrawn once"

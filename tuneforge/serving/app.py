@@ -158,6 +158,13 @@ def create_app(router: Router, config: ServingConfig, keys: frozenset[str], metr
             record()
         return response
 
+    def _engine(request: Request) -> BatchEngine:
+        if router.withdrawn is not None:
+            raise ApiError(503, f"no champion: version {router.withdrawn} was withdrawn from the registry (e.g. by "
+                           "`tuneforge erase`); requests are answered again once a model is promoted",
+                           kind="server_error", code="no_champion")
+        return router.engine_for(request.state.id)
+
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok"}
@@ -167,6 +174,8 @@ def create_app(router: Router, config: ServingConfig, keys: frozenset[str], metr
         served = router.champion.served
         if app.state.draining:
             return JSONResponse({"status": "draining"}, 503)
+        if router.withdrawn is not None:
+            return JSONResponse({"status": "no champion", "withdrawn": router.withdrawn}, 503)
         canary = router.canary
         return JSONResponse({"status": "ready", "model": served.name, "version": served.version,
                              "adapter": served.fingerprint, "precision": "bf16" if served.bf16 else "fp32",
@@ -189,13 +198,13 @@ def create_app(router: Router, config: ServingConfig, keys: frozenset[str], metr
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatCompletionRequest, request: Request) -> Response:
-        engine = router.engine_for(request.state.id)
+        engine = _engine(request)
         ids, asked = _chat_prompt(engine.served, body, summary_prompt_tokens)
         return await _complete(request, body, [ids], [asked], engine, chat=True)
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request) -> Response:
-        engine = router.engine_for(request.state.id)
+        engine = _engine(request)
         served = engine.served
         if body.model != served.name:
             raise _unknown_model(body.model, served)

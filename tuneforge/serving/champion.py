@@ -96,11 +96,19 @@ class ChampionFollower:
 
     def _follow_champion(self, champions: ChampionRegistry) -> bool:
         champion = champions.champion()
-        if champion is None or champion.version == self.current:
+        if champion is None:
+            if self.router.withdrawn is not None or self.current is None:
+                return False
+            log.warning("the champion alias was removed (version %s withdrawn): answering 503 until a champion is "
+                        "promoted", self.current)
+            self.router.withdrawn, self.current = self.current, None
+            return True
+        if champion.version == self.current:
             return False
         log.info("champion moved from version %s to %s: loading it", self.current, champion.version)
         served = load_version(champions, champion, self.precision)
         self.router.champion.swap(served)
+        self.router.withdrawn = None
         log.info("now serving version %s (adapter %s)", served.version, served.fingerprint)
         self.current = champion.version
         return True

@@ -19,6 +19,9 @@ class Router:
         self.champion = champion
         self.canary: BatchEngine | None = None
         self.canary_share = canary_share
+        # The version whose champion alias was taken away without a successor (an erasure demoted it): it must not
+        # answer again, so completions get a 503 until a champion is promoted.
+        self.withdrawn: str | None = None
 
     def engine_for(self, request_id: str) -> BatchEngine:
         canary = self.canary
