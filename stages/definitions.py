@@ -5,7 +5,7 @@ file's settings shown on the code location's page)."""
 import dagster as dg
 from dagster_k8s import k8s_job_executor
 
-from resources import Compute, DvcRepository, ModelRegistry, Serving, Workspace
+from resources import Compute, DataEngine, DvcRepository, ModelRegistry, Serving, Workspace
 from resources.workspace import resolve_root
 from stages import data, evaluation, model, monitoring
 from stages.data.sensors import RawDataWatch
@@ -57,6 +57,7 @@ defs = dg.Definitions.merge(
             "dvc": DvcRepository(),
             "registry": ModelRegistry(),
             "compute": Compute(**ENVIRONMENT.compute),
+            "data_engine": DataEngine(**ENVIRONMENT.data_engine),
             "serving": Serving(**ENVIRONMENT.serving),
             "raw_watch": RawDataWatch(),
             "alert_notifier": AlertNotifier(),

@@ -30,7 +30,7 @@ def test_the_code_location_holds_every_asset_job_schedule_and_sensor():
         "raw_data_sensor", "new_data_retrain_sensor", "drift_retrain_sensor", "live_retrain_sensor",
         "run_failure_alert", "default_automation_sensor",
     }
-    assert set(defs.resources) == {"workspace", "dvc", "registry", "compute", "serving", "raw_watch",
+    assert set(defs.resources) == {"workspace", "dvc", "registry", "compute", "data_engine", "serving", "raw_watch",
                                    "alert_notifier"}
     groups = {key.to_user_string(): node.group_name for key, node in
               ((key, defs.resolve_asset_graph().get(key)) for key in defs.resolve_asset_graph().get_all_asset_keys())}

@@ -57,6 +57,10 @@ class Environment(BaseModel):
         default_factory=dict, description="Fields of the compute resource: mode (in_process, local, kubernetes), "
         "processes, image, gpus, ...",
     )
+    data_engine: dict[str, Any] = Field(
+        default_factory=dict, description="Fields of the data engine resource: engine (local, ray), address (a Ray "
+        "cluster), num_cpus, tasks_per_cpu.",
+    )
     serving: dict[str, Any] = Field(
         default_factory=dict, description="Fields of the serving resource: mode (local, kubernetes), engine "
         "(tuneforge, vllm), image, gpus, workspace_claim, apply, ...",

@@ -9,7 +9,7 @@ import warnings
 
 import dagster as dg
 
-from resources import DvcRepository, Workspace
+from resources import DataEngine, DvcRepository, Workspace
 from stages.automation import CURATED_FRESHNESS, FOLLOW_PASSING_INPUTS
 from tuneforge.corpus import stages as corpus_stages
 from tuneforge.corpus.funnel import Funnel
@@ -71,12 +71,13 @@ def raw_corpus(context: dg.AssetExecutionContext, workspace: Workspace, dvc: Dvc
     automation_condition=FOLLOW_PASSING_INPUTS,
 )
 def cleaned_corpus(
-    context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository
+    context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository, data_engine: DataEngine
 ) -> dg.MaterializeResult:
     """Unicode repair, markup stripping, normalization, pair checks, language ID, Gopher quality rules, PII
     redaction, exact and near-duplicate removal; the funnel shows what each step removed or changed."""
     profile = workspace.load_profile()
-    report = corpus_stages.clean(workspace.layout, context.partition_key, profile, log=context.log.info)
+    report = corpus_stages.clean(workspace.layout, context.partition_key, profile, log=context.log.info,
+                                 engine=data_engine.config())
     dvc.commit("clean")
     kept_path, rejected_path = report.outputs[:2]
     figures = report.figures

@@ -1,6 +1,7 @@
 """Cleaning one source: a streaming funnel from ingested rows to kept and rejected rows.
 
-Pass 1 reads the rows in chunks (in worker processes for large files) and runs, per row: Unicode repair, markup
+Pass 1 reads the rows in chunks (in worker processes for large files, or Ray tasks: ``tuneforge.corpus.engines``)
+and runs, per row: Unicode repair, markup
 stripping, whitespace normalization, pair checks, language identification, Gopher quality rules and PII
 redaction. Survivors are spooled to disk with their dedup keys; pass 2 finds exact and near duplicates from the
 keys alone; pass 3 streams the spool into the kept and rejected files. Memory holds keys, never the corpus.
@@ -11,14 +12,11 @@ for duplicates); the returned :class:`~tuneforge.corpus.funnel.Funnel` counts th
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing
 import os
 import tempfile
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +25,7 @@ import numpy as np
 
 from tuneforge.atomic import AtomicFile
 from tuneforge.corpus import dedup
+from tuneforge.corpus.engines import Engine, EngineConfig, open_engine
 from tuneforge.corpus.funnel import Funnel, Step
 from tuneforge.corpus.language import identify
 from tuneforge.corpus.lengths import LengthBounds, source_bounds
@@ -72,20 +71,22 @@ def clean_file(
     config: CleaningConfig,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    engine: EngineConfig | None = None,
 ) -> Cleaned:
     """Clean the canonical rows in ``rows_path``; both outputs are replaced atomically. Length bounds the config
-    leaves unset are learned from the rows first. ``workers`` overrides the config's process count (1 runs in this
-    process); ``progress`` is called with the rows done after each chunk."""
-    workers = _workers(rows_path, config, workers)
-    with _worker_pool(workers, config) as pool:
+    leaves unset are learned from the rows first. ``workers`` overrides the config's process count for the local
+    engine (1 runs in this process); ``engine`` may send the chunks to Ray instead, for the same bytes out;
+    ``progress`` is called with the rows done after each chunk."""
+    with open_engine(engine or EngineConfig(), _workers(rows_path, config, workers)) as runner:
+        runner.warm(_load_detectors, config.pii)
         bounds = source_bounds(rows_path, config)  # meanwhile the workers load their detectors
         config = bounds.apply(config)
-        funnel = _clean_with(pool, workers, rows_path, kept_path, rejected_path, config, progress)
+        funnel = _clean_with(runner, rows_path, kept_path, rejected_path, config, progress)
     return Cleaned(funnel, bounds)
 
 
 def _clean_with(
-    pool: ProcessPoolExecutor | None, workers: int, rows_path: Path, kept_path: Path, rejected_path: Path,
+    runner: Engine, rows_path: Path, kept_path: Path, rejected_path: Path,
     config: CleaningConfig, progress: Callable[[int], None] | None,
 ) -> Funnel:
     kept_path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +101,7 @@ def _clean_with(
         spool_path = Path(tmp, "spool.jsonl")
         survivors = RowFiles([spool_path])
         with spool_path.open("wb") as spool:
-            for chunk in _map_chunks(rows_path, config, pool, workers):
+            for chunk in runner.map_ordered(clean_chunk, _chunks(rows_path), config):
                 funnel.merge(chunk.funnel)
                 rejected.writelines(chunk.rejected)
                 for line in chunk.kept:
@@ -274,40 +275,7 @@ def _chunks(rows_path: Path) -> Iterator[list[str]]:
         yield batch
 
 
-@contextlib.contextmanager
-def _worker_pool(workers: int, config: CleaningConfig) -> Iterator[ProcessPoolExecutor | None]:
-    """``workers`` processes, started at once: each loads the PII detectors (seconds of imports) while the caller is
-    still reading; None for one worker (this process does the work)."""
-    if workers == 1:
-        yield None
-        return
-    # spawn, not fork: the caller may be a threaded Dagster process.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for _ in range(workers):  # one task each: a process pool starts a process per pending task
-            pool.submit(_load_detectors, config.pii)
-        yield pool
-
-
 def _load_detectors(pii: PiiConfig) -> None:
     from tuneforge.pii.redactor import redactor_for
 
     redactor_for(pii).redact("warm-up")
-
-
-def _map_chunks(
-    rows_path: Path, config: CleaningConfig, pool: ProcessPoolExecutor | None, workers: int
-) -> Iterator[ChunkResult]:
-    """Chunk results in input order; at most two chunks per worker are in flight, so memory stays bounded."""
-    if pool is None:
-        for lines in _chunks(rows_path):
-            yield clean_chunk(lines, config)
-        return
-    pending: deque = deque()
-    for lines in _chunks(rows_path):
-        pending.append(pool.submit(clean_chunk, lines, config))
-        if len(pending) >= 2 * workers:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()

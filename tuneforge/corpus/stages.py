@@ -16,6 +16,7 @@ from typing import Any
 from tuneforge.atomic import write_text_atomically
 from tuneforge.corpus.clean import clean_file
 from tuneforge.corpus.curate import MANIFEST_FILE, REMOVED_FILE, curate_sources
+from tuneforge.corpus.engines import EngineConfig
 from tuneforge.corpus.ingest import SourceError, check_source_name, ingest_source, require_sources, source_cleaning
 from tuneforge.corpus.lengths import LengthBounds
 from tuneforge.corpus.records import SPLITS
@@ -47,9 +48,11 @@ def ingest(layout: Layout, source: str, profile: Profile) -> StageReport:
 
 
 def clean(
-    layout: Layout, source: str, profile: Profile, log: Callable[[str], None] | None = None
+    layout: Layout, source: str, profile: Profile, log: Callable[[str], None] | None = None,
+    engine: EngineConfig | None = None,
 ) -> StageReport:
-    """``log`` receives progress lines (rows done, rate, ETA) while a large source is cleaned."""
+    """``log`` receives progress lines (rows done, rate, ETA) while a large source is cleaned; ``engine`` says where
+    the chunks are cleaned (the same bytes out on any)."""
     check_source_name(source)
     rows_path = layout.ingested / f"{source}.jsonl"
     if not rows_path.exists():
@@ -59,7 +62,7 @@ def clean(
     ingested = _read_report(layout.ingested / f"{source}.report.json")
     progress = Progress(log, f"cleaning {source}", ingested.get("rows")) if log else None
     cleaning = source_cleaning(layout.raw, source, profile.cleaning)
-    cleaned = clean_file(rows_path, kept_path, rejected_path, cleaning, progress=progress)
+    cleaned = clean_file(rows_path, kept_path, rejected_path, cleaning, progress=progress, engine=engine)
     funnel = cleaned.funnel
     figures = {
         "records_read": ingested.get("records_read", funnel.rows_in),

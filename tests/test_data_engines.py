@@ -1,0 +1,91 @@
+"""The data funnel on Ray gives the same bytes as on this machine: the same kept and rejected rows and the same
+funnel, whichever engine and however many workers ran the chunks."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tuneforge.corpus.aclsum import papers
+from tuneforge.corpus.clean import clean_file
+from tuneforge.corpus.engines import EngineConfig, open_engine
+from tuneforge.corpus.records import stable_id
+from tuneforge.profiles import load_profile
+
+pytestmark = pytest.mark.slow
+
+GERMAN = ("Die vorgeschlagene Methode verbessert die Übersetzungsqualität deutlich, wie unsere Experimente auf "
+          "mehreren Datensätzen zeigen, und sie benötigt dafür keine zusätzlichen Trainingsdaten oder Annotationen.")
+
+
+def _rows(count: int) -> list[dict]:
+    """Real papers with what cleaning must catch: exact and near copies, personal data, a document too short to be
+    one, another language, markup."""
+    rows = []
+    for index, paper in enumerate(papers()[:count]):
+        document = " ".join(s for section in ("abstract", "introduction") for s in paper["sentences"][section])
+        row = {"id": f"p/{paper['id']}", "source": "p", "group": paper["id"], "document": document,
+               "summary": paper["summary"]["outcome"], "references": []}
+        if index % 9 == 1:
+            row["document"] += f" Contact the first author at author{index}@example.org or +1 415 555 0{index:03d}."
+        if index % 13 == 2:
+            row["document"] = "<p>" + row["document"] + "</p>"
+        rows.append(row)
+        if index % 7 == 3:
+            rows.append({**row, "id": f"p/{paper['id']}-copy"})
+        if index % 11 == 4:
+            words = row["document"].split()
+            words[len(words) // 2] = "notably"
+            rows.append({**row, "id": f"p/{paper['id']}-near", "document": " ".join(words)})
+    rows.append({**rows[0], "id": "p/short", "group": "short", "document": "Too short."})
+    rows.append({**rows[0], "id": "p/german", "group": "german", "document": GERMAN * 3})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("engines") / "rows.jsonl"
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in _rows(160)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray with 2 CPUs for the module, as CI's machine has."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def _clean(corpus: Path, out: Path, **engine) -> tuple[bytes, bytes, list]:
+    config = load_profile("demo").cleaning
+    cleaned = clean_file(corpus, out / "kept.jsonl", out / "rejected.jsonl", config, **engine)
+    return (out / "kept.jsonl").read_bytes(), (out / "rejected.jsonl").read_bytes(), cleaned.funnel.as_rows()
+
+
+def test_cleaning_on_ray_writes_the_same_bytes_as_in_one_process_and_in_local_workers(corpus, tmp_path, local_ray):
+    one = _clean(corpus, tmp_path / "one", workers=1)
+    processes = _clean(corpus, tmp_path / "processes", workers=2)
+    on_ray = _clean(corpus, tmp_path / "ray", engine=EngineConfig(engine="ray"))
+
+    kept, rejected, funnel = one
+    removed = {json.loads(line)["reason"] for line in rejected.splitlines()}
+    assert {"exact_duplicate", "near_duplicate", "document_length"} <= removed, removed
+    assert b"@example.org" not in kept, "personal data was redacted"
+    assert processes == one
+    assert on_ray == one
+
+
+def test_the_ray_engine_joins_a_running_ray_and_leaves_it_running(local_ray):
+    with open_engine(EngineConfig(engine="ray"), local_workers=1) as engine:
+        assert engine.workers == 2
+        items = [str(n) for n in range(20)]
+        expected = [stable_id(item, "salt") for item in items]
+        assert list(engine.map_ordered(stable_id, items, "salt")) == expected, "results come back in input order"
+    assert local_ray.is_initialized()
+
+
+def test_an_unknown_engine_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="'local' or 'ray'"):
+        EngineConfig(engine="spark")

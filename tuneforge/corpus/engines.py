@@ -1,0 +1,142 @@
+"""Where the data funnel's per-chunk work runs: this process, a pool of local processes, or a Ray cluster.
+
+Every engine maps a function over chunks and yields the results in input order, with a bounded number in flight,
+so memory stays flat and the outputs are the same bytes whichever engine ran them: the chunk functions are pure and
+everything order-dependent (row numbers, dedup decisions, file writes) happens in the caller, in input order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENGINES = ("local", "ray")
+
+
+class EngineConfig(BaseModel):
+    """Which engine runs the data funnel, and where (``environment.data_engine`` in tuneforge.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["local", "ray"] = Field(
+        "local", description="local: worker processes on this machine (cleaning.workers); ray: tasks on a Ray "
+        "cluster (a local one started on demand unless address is set).")
+    address: str = Field("", description="ray only: the cluster to join (ray://host:10001, or auto); empty: start a "
+                         "local Ray for the run.")
+    num_cpus: int | None = Field(None, ge=1, description="ray only, local Ray: CPUs it may use (None: all).")
+    tasks_per_cpu: int = Field(2, ge=1, description="Chunks in flight per worker or CPU: bounds memory.")
+
+
+class Engine(Protocol):
+    workers: int
+
+    def map_ordered(self, function: Callable[..., Any], items: Iterable[Any], *args: Any) -> Iterator[Any]: ...
+
+    def warm(self, function: Callable[..., Any], *args: Any) -> None: ...
+
+
+class InProcess:
+    """No parallelism: the caller's process does the work (small inputs, tests)."""
+
+    workers = 1
+
+    def map_ordered(self, function: Callable[..., Any], items: Iterable[Any], *args: Any) -> Iterator[Any]:
+        for item in items:
+            yield function(item, *args)
+
+    def warm(self, function: Callable[..., Any], *args: Any) -> None:
+        return None
+
+
+class LocalProcesses:
+    """``workers`` spawned processes (spawn, not fork: the caller may be a threaded Dagster process)."""
+
+    def __init__(self, pool: ProcessPoolExecutor, workers: int, tasks_per_worker: int = 2) -> None:
+        self._pool, self.workers, self._in_flight = pool, workers, workers * tasks_per_worker
+
+    def map_ordered(self, function: Callable[..., Any], items: Iterable[Any], *args: Any) -> Iterator[Any]:
+        pending: deque = deque()
+        for item in items:
+            pending.append(self._pool.submit(function, item, *args))
+            if len(pending) >= self._in_flight:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def warm(self, function: Callable[..., Any], *args: Any) -> None:
+        for _ in range(self.workers):  # one task each: a process pool starts a process per pending task
+            self._pool.submit(function, *args)
+
+
+class RayTasks:
+    """Ray tasks, one per chunk; the chunk travels through Ray's object store and its result comes back in order."""
+
+    def __init__(self, ray: Any, workers: int, tasks_per_cpu: int = 2) -> None:
+        self._ray, self.workers, self._in_flight = ray, workers, workers * tasks_per_cpu
+        self._remote: dict[Callable[..., Any], Any] = {}
+
+    def _task(self, function: Callable[..., Any]) -> Any:
+        if function not in self._remote:
+            self._remote[function] = self._ray.remote(function)
+        return self._remote[function]
+
+    def map_ordered(self, function: Callable[..., Any], items: Iterable[Any], *args: Any) -> Iterator[Any]:
+        task, ray = self._task(function), self._ray
+        shared = [ray.put(arg) for arg in args]  # a config is shipped once, not with every chunk
+        pending: deque = deque()
+        for item in items:
+            pending.append(task.remote(item, *shared))
+            if len(pending) >= self._in_flight:
+                yield ray.get(pending.popleft())
+        while pending:
+            yield ray.get(pending.popleft())
+
+    def warm(self, function: Callable[..., Any], *args: Any) -> None:
+        task = self._task(function)
+        for _ in range(self.workers):
+            task.remote(*args)
+
+
+@contextlib.contextmanager
+def open_engine(config: EngineConfig, local_workers: int) -> Iterator[Engine]:
+    """The engine ``config`` names; ``local_workers`` is how many processes the local engine would use (1: none)."""
+    if config.engine == "ray":
+        with _ray_session(config) as ray:
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            yield RayTasks(ray, workers, config.tasks_per_cpu)
+        return
+    if local_workers <= 1:
+        yield InProcess()
+        return
+    with ProcessPoolExecutor(local_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield LocalProcesses(pool, local_workers, config.tasks_per_cpu)
+
+
+@contextlib.contextmanager
+def _ray_session(config: EngineConfig) -> Iterator[Any]:
+    """Ray, initialised for this run unless the process already joined a cluster (then it is left as it was)."""
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("environment.data_engine.engine is 'ray' but Ray is not installed: "
+                           "pip install 'tuneforge[ray]' (ray==2.60.0)") from None
+    if ray.is_initialized():
+        yield ray
+        return
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    if config.address:
+        options["address"] = config.address
+    else:
+        options["num_cpus"] = config.num_cpus or os.cpu_count() or 1
+    ray.init(**options)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
