@@ -89,3 +89,20 @@ def test_the_ray_engine_joins_a_running_ray_and_leaves_it_running(local_ray):
 def test_an_unknown_engine_is_refused_naming_the_choices():
     with pytest.raises(ValueError, match="'local' or 'ray'"):
         EngineConfig(engine="spark")
+
+
+def test_dedup_shards_in_rays_object_store_find_what_file_shards_find(tmp_path, local_ray):
+    import numpy as np
+
+    from tuneforge.corpus.shards import FileShards, RayShards, ShardedDuplicateFinder
+
+    rng = np.random.default_rng(7)
+    exact = rng.integers(0, 400, size=2000).astype(np.uint64)
+    bands = rng.integers(0, 900, size=(2000, 4)).astype(np.uint64)
+    found = []
+    for shards in (FileShards(tmp_path, 5), RayShards(local_ray, 5)):
+        finder = ShardedDuplicateFinder(shards)
+        for start in range(0, 2000, 300):
+            finder.add(exact[start:start + 300], bands[start:start + 300])
+        found.append({row: (d.kept, d.reason, d.partner) for row, d in finder.find(lambda a, b: "near").items()})
+    assert found[0] and found[1] == found[0]

@@ -1,10 +1,10 @@
 """Cleaning one source: a streaming funnel from ingested rows to kept and rejected rows.
 
 Pass 1 reads the rows in chunks (in worker processes for large files, or Ray tasks: ``tuneforge.corpus.engines``)
-and runs, per row: Unicode repair, markup
-stripping, whitespace normalization, pair checks, language identification, Gopher quality rules and PII
-redaction. Survivors are spooled to disk with their dedup keys; pass 2 finds exact and near duplicates from the
-keys alone; pass 3 streams the spool into the kept and rejected files. Memory holds keys, never the corpus.
+and runs, per row: Unicode repair, markup stripping, whitespace normalization, pair checks, language identification,
+Gopher quality rules and PII redaction. Survivors are spooled to disk with their dedup keys; pass 2 finds exact and
+near duplicates from the keys alone, shard by shard (``tuneforge.corpus.shards``); pass 3 streams the spool into the
+kept and rejected files. Memory holds a shard of the keys and the row offsets, never the corpus.
 
 Every removed row lands in the rejected file with its ``step``, ``reason`` and ``detail`` (and ``duplicate_of``
 for duplicates); the returned :class:`~tuneforge.corpus.funnel.Funnel` counts them.
@@ -32,6 +32,7 @@ from tuneforge.corpus.lengths import LengthBounds, source_bounds
 from tuneforge.corpus.ngrams import ngram_hashes, word_hashes, words
 from tuneforge.corpus.quality import Problem, pair_problem, quality_problem
 from tuneforge.corpus.rowfiles import RowFiles
+from tuneforge.corpus.shards import ShardedDuplicateFinder
 from tuneforge.corpus.text import normalize_whitespace, repair_unicode, strip_markup
 from tuneforge.profiles import CleaningConfig, PiiConfig
 
@@ -77,27 +78,28 @@ def clean_file(
     leaves unset are learned from the rows first. ``workers`` overrides the config's process count for the local
     engine (1 runs in this process); ``engine`` may send the chunks to Ray instead, for the same bytes out;
     ``progress`` is called with the rows done after each chunk."""
-    with open_engine(engine or EngineConfig(), _workers(rows_path, config, workers)) as runner:
+    engine = engine or EngineConfig()
+    with open_engine(engine, _workers(rows_path, config, workers)) as runner:
         runner.warm(_load_detectors, config.pii)
         bounds = source_bounds(rows_path, config)  # meanwhile the workers load their detectors
         config = bounds.apply(config)
-        funnel = _clean_with(runner, rows_path, kept_path, rejected_path, config, progress)
+        funnel = _clean_with(runner, engine.dedup_shards, rows_path, kept_path, rejected_path, config, progress)
     return Cleaned(funnel, bounds)
 
 
 def _clean_with(
-    runner: Engine, rows_path: Path, kept_path: Path, rejected_path: Path,
+    runner: Engine, shards: int, rows_path: Path, kept_path: Path, rejected_path: Path,
     config: CleaningConfig, progress: Callable[[int], None] | None,
 ) -> Funnel:
     kept_path.parent.mkdir(parents=True, exist_ok=True)
     rejected_path.parent.mkdir(parents=True, exist_ok=True)
     funnel = Funnel.of(*STEPS)
-    finder = dedup.DuplicateFinder()
     with (
         tempfile.TemporaryDirectory(dir=kept_path.parent, prefix=".clean-") as tmp,
         AtomicFile(kept_path) as kept,
         AtomicFile(rejected_path) as rejected,
     ):
+        finder = ShardedDuplicateFinder(runner.key_shards(Path(tmp, "keys"), shards))
         spool_path = Path(tmp, "spool.jsonl")
         survivors = RowFiles([spool_path])
         with spool_path.open("wb") as spool:

@@ -132,7 +132,12 @@ class DuplicateFinder:
 
 
 def _near_duplicates(bands: np.ndarray, active: np.ndarray, verify: Verifier) -> dict[int, Duplicate]:
-    pairs = _candidate_pairs(bands, active)
+    return cluster_pairs(_candidate_pairs(bands, active), verify)
+
+
+def cluster_pairs(pairs: np.ndarray, verify: Verifier) -> dict[int, Duplicate]:
+    """Union-find over candidate (earlier, later) pairs sorted by later then earlier, verifying each pair whose rows
+    are not yet in one cluster; every cluster keeps its earliest row."""
     parent: dict[int, int] = {}
     matched: dict[int, tuple[int, str]] = {}
 
@@ -141,7 +146,7 @@ def _near_duplicates(bands: np.ndarray, active: np.ndarray, verify: Verifier) ->
             index = parent[index]
         return index
 
-    for earlier, later in pairs:
+    for earlier, later in pairs.tolist():
         left, right = root(earlier), root(later)
         if left == right:
             continue

@@ -13,9 +13,12 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tuneforge.corpus.shards import FileShards, RayShards
 
 ENGINES = ("local", "ray")
 
@@ -32,6 +35,8 @@ class EngineConfig(BaseModel):
                          "local Ray for the run.")
     num_cpus: int | None = Field(None, ge=1, description="ray only, local Ray: CPUs it may use (None: all).")
     tasks_per_cpu: int = Field(2, ge=1, description="Chunks in flight per worker or CPU: bounds memory.")
+    dedup_shards: int = Field(16, ge=1, le=4096, description="Shards the dedup keys are partitioned into: a shard "
+                              "holds about 1/dedup_shards of them (raise it for corpora of hundreds of millions).")
 
 
 class Engine(Protocol):
@@ -40,6 +45,8 @@ class Engine(Protocol):
     def map_ordered(self, function: Callable[..., Any], items: Iterable[Any], *args: Any) -> Iterator[Any]: ...
 
     def warm(self, function: Callable[..., Any], *args: Any) -> None: ...
+
+    def key_shards(self, directory: Path, count: int) -> FileShards | RayShards: ...
 
 
 class InProcess:
@@ -53,6 +60,9 @@ class InProcess:
 
     def warm(self, function: Callable[..., Any], *args: Any) -> None:
         return None
+
+    def key_shards(self, directory: Path, count: int) -> FileShards:
+        return FileShards(directory, count)
 
 
 class LocalProcesses:
@@ -73,6 +83,9 @@ class LocalProcesses:
     def warm(self, function: Callable[..., Any], *args: Any) -> None:
         for _ in range(self.workers):  # one task each: a process pool starts a process per pending task
             self._pool.submit(function, *args)
+
+    def key_shards(self, directory: Path, count: int) -> FileShards:
+        return FileShards(directory, count)
 
 
 class RayTasks:
@@ -102,6 +115,9 @@ class RayTasks:
         task = self._task(function)
         for _ in range(self.workers):
             task.remote(*args)
+
+    def key_shards(self, directory: Path, count: int) -> RayShards:
+        return RayShards(self._ray, count)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,148 @@
+"""Duplicate finding with its state sharded by key: no process holds every row's keys.
+
+Each chunk's exact keys and MinHash band keys are partitioned by key into ``count`` shards as they arrive (a
+shuffle): to files on this machine, or to Ray's object store. Afterwards each shard is processed on its own, one at
+a time here or as parallel Ray tasks: a shard holds every row that shares a key with any of its rows, so the exact
+duplicates and the LSH candidate pairs found shard by shard are exactly those found over all rows at once. Only the
+results travel back: removed rows and candidate pairs, which the caller clusters (``dedup.cluster_pairs``) in the
+same order as :class:`~tuneforge.corpus.dedup.DuplicateFinder`, so both give the same duplicates.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuneforge.corpus.dedup import Duplicate, Verifier, cluster_pairs
+
+EXACT, BANDS = "exact", "bands"
+COLUMNS = {EXACT: 2, BANDS: 3}  # exact: key, row; bands: band, key, row
+DEFAULT_SHARDS = 16
+
+
+class FileShards:
+    """Shards as files of uint64 records in a directory, processed one at a time in this process."""
+
+    def __init__(self, directory: Path, count: int = DEFAULT_SHARDS) -> None:
+        self.directory, self.count = Path(directory), count
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, kind: str, shard: int) -> Path:
+        return self.directory / f"{kind}-{shard:04d}.u64"
+
+    def append(self, kind: str, shard: int, records: np.ndarray) -> None:
+        with self._path(kind, shard).open("ab") as handle:
+            records.astype(np.uint64, copy=False).tofile(handle)
+
+    def map(self, function: Callable[..., Any], kind: str, *args: Any) -> Iterator[Any]:
+        for shard in range(self.count):
+            path = self._path(kind, shard)
+            records = np.fromfile(path, dtype=np.uint64) if path.exists() else np.zeros(0, dtype=np.uint64)
+            yield function(records.reshape(-1, COLUMNS[kind]), *args)
+
+
+class RayShards:
+    """Shards as lists of objects in Ray's object store (spilled to disk by Ray when memory runs short); each shard
+    is processed by a Ray task on whichever node has room."""
+
+    def __init__(self, ray: Any, count: int = DEFAULT_SHARDS) -> None:
+        self._ray, self.count = ray, count
+        self._parts: dict[str, list[list[Any]]] = {kind: [[] for _ in range(count)] for kind in COLUMNS}
+        self._task = ray.remote(_process_parts)
+
+    def append(self, kind: str, shard: int, records: np.ndarray) -> None:
+        self._parts[kind][shard].append(self._ray.put(records.astype(np.uint64, copy=False)))
+
+    def map(self, function: Callable[..., Any], kind: str, *args: Any) -> Iterator[Any]:
+        shared = [self._ray.put(arg) for arg in args]
+        pending = [self._task.remote(function, COLUMNS[kind], len(shared), *shared, *parts)
+                   for parts in self._parts[kind]]
+        for reference in pending:
+            yield self._ray.get(reference)
+
+
+def _process_parts(function: Callable[..., Any], columns: int, shared: int, *values: Any) -> Any:
+    args, parts = values[:shared], values[shared:]
+    records = np.concatenate(parts) if parts else np.zeros((0, columns), dtype=np.uint64)
+    return function(records.reshape(-1, columns), *args)
+
+
+class ShardedDuplicateFinder:
+    """:class:`~tuneforge.corpus.dedup.DuplicateFinder`'s interface and results, with the keys in shards."""
+
+    def __init__(self, shards: FileShards | RayShards) -> None:
+        self.shards = shards
+        self.rows = 0
+
+    def add(self, exact_keys: np.ndarray, bands: np.ndarray) -> None:
+        exact_keys = np.asarray(exact_keys, dtype=np.uint64)
+        bands = np.asarray(bands, dtype=np.uint64)
+        if len(exact_keys) != len(bands):
+            raise ValueError(f"{len(exact_keys)} exact keys but {len(bands)} band-key rows")
+        rows = np.arange(self.rows, self.rows + len(exact_keys), dtype=np.uint64)
+        self._scatter(EXACT, np.stack([exact_keys, rows], axis=1), exact_keys)
+        if bands.size:
+            count = bands.shape[1]
+            # Band-major, so within a band the rows stay in input order across chunks.
+            band_ids = np.repeat(np.arange(count, dtype=np.uint64), len(rows))
+            keys = bands.T.reshape(-1)
+            self._scatter(BANDS, np.stack([band_ids, keys, np.tile(rows, count)], axis=1), keys)
+        self.rows += len(exact_keys)
+
+    def _scatter(self, kind: str, records: np.ndarray, keys: np.ndarray) -> None:
+        shard_of = (keys % np.uint64(self.shards.count)).astype(np.int64)
+        order = np.argsort(shard_of, kind="stable")
+        bounds = np.searchsorted(shard_of[order], np.arange(self.shards.count + 1))
+        for shard in range(self.shards.count):
+            if bounds[shard] < bounds[shard + 1]:
+                self.shards.append(kind, shard, records[order[bounds[shard]:bounds[shard + 1]]])
+
+    def find(self, verify: Verifier) -> dict[int, Duplicate]:
+        duplicates: dict[int, Duplicate] = {}
+        for removed, kept in self.shards.map(exact_duplicates_in, EXACT):
+            for row, original in zip(removed.tolist(), kept.tolist(), strict=True):
+                duplicates[row] = Duplicate(original, "exact_duplicate", original, "same document and summary")
+        removed = np.array(sorted(duplicates), dtype=np.uint64)
+        found = [pairs for pairs in self.shards.map(candidate_pairs_in, BANDS, removed) if len(pairs)]
+        if found:
+            pairs = np.unique(np.concatenate(found), axis=0)
+            pairs = pairs[np.lexsort((pairs[:, 0], pairs[:, 1]))]
+            duplicates.update(cluster_pairs(pairs, verify))
+        return duplicates
+
+
+def exact_duplicates_in(records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(removed rows, the earliest row with the same key) within one shard of (key, row) records."""
+    keys, rows = records[:, 0], records[:, 1]
+    order = np.lexsort((rows, keys))
+    keys, rows = keys[order], rows[order]
+    first = np.r_[True, keys[1:] != keys[:-1]] if len(keys) else np.zeros(0, dtype=bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0)) if len(keys) else first
+    repeats = ~first
+    return rows[repeats].astype(np.int64), rows[start[repeats]].astype(np.int64)
+
+
+def candidate_pairs_in(records: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """(earliest, later) row pairs sharing a band key within one shard of (band, key, row) records, leaving out the
+    removed rows; each bucket pairs its earliest row with the rest."""
+    if len(records) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    records = records[~np.isin(records[:, 2], removed)]
+    band, key, row = records[:, 0], records[:, 1], records[:, 2]
+    order = np.lexsort((row, key, band))
+    band, key, row = band[order], key[order], row[order]
+    same = (band[1:] == band[:-1]) & (key[1:] == key[:-1])
+    if not same.any():
+        return np.zeros((0, 2), dtype=np.int64)
+    starts = np.maximum.accumulate(np.where(np.r_[True, ~same], np.arange(len(row)), 0))
+    later = np.flatnonzero(same) + 1
+    return np.stack([row[starts[later]], row[later]], axis=1).astype(np.int64)
+
+
+def local_shards(parent: Path, count: int = DEFAULT_SHARDS) -> FileShards:
+    """File shards in a fresh directory under ``parent`` (the caller removes it)."""
+    return FileShards(Path(tempfile.mkdtemp(dir=parent, prefix=".dedup-")), count)
