@@ -8,6 +8,7 @@ import pytest
 
 from tuneforge.corpus.aclsum import papers
 from tuneforge.corpus.clean import clean_file
+from tuneforge.corpus.curate import curate_sources
 from tuneforge.corpus.engines import EngineConfig, open_engine
 from tuneforge.corpus.records import stable_id
 from tuneforge.profiles import load_profile
@@ -75,6 +76,22 @@ def test_cleaning_on_ray_writes_the_same_bytes_as_in_one_process_and_in_local_wo
     assert b"@example.org" not in kept, "personal data was redacted"
     assert processes == one
     assert on_ray == one
+
+
+def test_curation_on_ray_writes_the_same_bytes_as_locally(corpus, tmp_path, local_ray):
+    profile = load_profile("demo")
+    sources = {}
+    for name in ("a", "b"):  # two sources sharing papers: cross-source duplicates for curation to find
+        sources[name] = tmp_path / f"{name}.jsonl"
+        lines = corpus.read_text().splitlines(keepends=True)
+        sources[name].write_text("".join(lines[: 120] if name == "a" else lines[60:]))
+    written = []
+    for name, engine in (("local", EngineConfig()), ("ray", EngineConfig(engine="ray", dedup_shards=3))):
+        out = tmp_path / name
+        curate_sources(sources, out, profile.split, profile.cleaning, engine=engine)
+        written.append({path.name: path.read_bytes() for path in sorted(out.iterdir()) if path.is_file()})
+    assert b"exact_duplicate" in written[0]["removed.jsonl"]
+    assert written[1] == written[0]
 
 
 def test_the_ray_engine_joins_a_running_ray_and_leaves_it_running(local_ray):

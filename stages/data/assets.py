@@ -116,7 +116,7 @@ def cleaned_corpus(
                                    "split proportions")],
 )
 def curated_dataset(
-    context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository
+    context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository, data_engine: DataEngine
 ) -> dg.MaterializeResult:
     """All sources merged, deduplicated across sources, split train/validation/test by a hash of each row's group,
     and decontaminated against the test split; versioned with DVC."""
@@ -128,7 +128,7 @@ def curated_dataset(
         )
     profile = workspace.load_profile()
     layout = workspace.layout
-    report = corpus_stages.curate(layout, partitions, profile)
+    report = corpus_stages.curate(layout, partitions, profile, engine=data_engine.config())
     outcome = validate_curated(layout.curated, profile, corpus_stages.pooled_cleaning(layout, partitions, profile))
     hashes = dvc.commit("curate")
     dvc.push()

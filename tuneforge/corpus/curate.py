@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,10 +21,13 @@ import numpy as np
 
 from tuneforge.atomic import AtomicFile, write_text_atomically
 from tuneforge.corpus import dedup
+from tuneforge.corpus.clean import PARALLEL_MIN_BYTES
 from tuneforge.corpus.decontaminate import HeldOutNgrams
+from tuneforge.corpus.engines import Engine, EngineConfig, open_engine
 from tuneforge.corpus.funnel import Funnel
 from tuneforge.corpus.records import SPLITS
 from tuneforge.corpus.rowfiles import RowFiles
+from tuneforge.corpus.shards import ShardedDuplicateFinder
 from tuneforge.corpus.split import split_of
 from tuneforge.profiles import CleaningConfig, SplitConfig
 
@@ -41,14 +46,21 @@ class Curated:
 
 def curate_sources(
     cleaned: dict[str, Path], out_dir: Path, split: SplitConfig, cleaning: CleaningConfig,
-    erasures: list[str] | None = None,
+    erasures: list[str] | None = None, engine: EngineConfig | None = None,
 ) -> Curated:
     """Write ``<split>.jsonl``, ``removed.jsonl`` and ``manifest.json`` into ``out_dir`` (each replaced
     atomically); ``cleaned`` maps each source to its cleaned rows, in the order that decides which duplicate stays.
-    ``erasures`` (the erasure requests the rows honour) is recorded in the manifest, for the model card."""
+    ``erasures`` (the erasure requests the rows honour) is recorded in the manifest, for the model card. ``engine``
+    says where the dedup keys are computed and sharded (the same bytes out on any)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    with RowFiles(list(cleaned.values())) as rows:
-        finder, row_splits = _index(rows, split, cleaning)
+    engine = engine or EngineConfig()
+    with (
+        RowFiles(list(cleaned.values())) as rows,
+        open_engine(engine, _local_workers(list(cleaned.values()), cleaning)) as runner,
+        tempfile.TemporaryDirectory(dir=out_dir, prefix=".curate-") as tmp,
+    ):
+        finder = ShardedDuplicateFinder(runner.key_shards(Path(tmp), engine.dedup_shards))
+        row_splits = _index(rows, split, cleaning, finder, runner)
         duplicates = finder.find(dedup.NearDuplicateCheck(
             rows, cleaning.near_duplicate_threshold, cleaning.near_duplicate_summary_threshold,
             cleaning.near_duplicate_ngram,
@@ -71,25 +83,41 @@ def curate_sources(
     return curated
 
 
-def _index(rows: RowFiles, split: SplitConfig, cleaning: CleaningConfig) -> tuple[dedup.DuplicateFinder, np.ndarray]:
-    finder = dedup.DuplicateFinder()
-    splits: list[int] = []
-    batch: list[dict[str, Any]] = []
+def _index(rows: RowFiles, split: SplitConfig, cleaning: CleaningConfig, finder: ShardedDuplicateFinder,
+           runner: Engine) -> np.ndarray:
+    """Pass 1: every row's split, and its dedup keys into ``finder``; the keys are computed by ``runner``."""
+    splits: list[np.ndarray] = []
+    for row_splits, keys, bands in runner.map_ordered(batch_keys, _batches(rows), split, cleaning):
+        splits.append(row_splits)
+        finder.add(keys, bands)
+    return np.concatenate(splits) if splits else np.zeros(0, dtype=np.int8)
+
+
+def _batches(rows: RowFiles) -> Iterator[list[str]]:
+    batch: list[str] = []
     for _, line in rows.scan():
-        row = json.loads(line)
-        splits.append(SPLITS.index(split_of(row["group"], split)))
-        batch.append(row)
+        batch.append(line)
         if len(batch) == _BATCH:
-            _add(finder, batch, cleaning)
+            yield batch
             batch = []
-    _add(finder, batch, cleaning)
-    return finder, np.array(splits, dtype=np.int8)
+    if batch:
+        yield batch
 
 
-def _add(finder: dedup.DuplicateFinder, batch: list[dict[str, Any]], cleaning: CleaningConfig) -> None:
+def batch_keys(lines: list[str], split: SplitConfig, cleaning: CleaningConfig
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A batch's split codes, exact keys and MinHash band keys."""
+    batch = [json.loads(line) for line in lines]
+    splits = np.array([SPLITS.index(split_of(row["group"], split)) for row in batch], dtype=np.int8)
     keys = np.array([dedup.exact_key(row["document"], row["summary"]) for row in batch], dtype=np.uint64)
     shingle_sets = [dedup.shingles(row["document"], cleaning.near_duplicate_ngram) for row in batch]
-    finder.add(keys, dedup.band_keys(shingle_sets, bands=cleaning.minhash_bands, rows=cleaning.minhash_rows))
+    return splits, keys, dedup.band_keys(shingle_sets, bands=cleaning.minhash_bands, rows=cleaning.minhash_rows)
+
+
+def _local_workers(paths: list[Path], cleaning: CleaningConfig) -> int:
+    if sum(path.stat().st_size for path in paths) < PARALLEL_MIN_BYTES:
+        return 1
+    return cleaning.workers or os.cpu_count() or 1
 
 
 def _rows_of(

@@ -101,7 +101,7 @@ def pooled_cleaning(layout: Layout, sources: list[str], profile: Profile) -> Cle
     return union.apply(profile.cleaning) if union else profile.cleaning
 
 
-def curate(layout: Layout, sources: list[str], profile: Profile) -> StageReport:
+def curate(layout: Layout, sources: list[str], profile: Profile, engine: EngineConfig | None = None) -> StageReport:
     for source in sources:
         check_source_name(source)
     missing = [s for s in sources if not (layout.cleaned / f"{s}.jsonl").exists()]
@@ -113,6 +113,7 @@ def curate(layout: Layout, sources: list[str], profile: Profile) -> StageReport:
         profile.split,
         profile.cleaning,
         erasures=honoured_erasures(layout, sources),
+        engine=engine,
     )
     outputs = [layout.curated / f"{name}.jsonl" for name in SPLITS]
     outputs += [layout.curated / REMOVED_FILE, layout.curated / MANIFEST_FILE]
