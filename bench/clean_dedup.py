@@ -74,6 +74,7 @@ class TreeSampler:
         self.pss_every = pss_every
         self.peak_rss = 0
         self.peak_pss = 0
+        self.peak_process_rss = 0  # the largest single process at any sample
         self.peak_processes = 0
         self._cpu_seconds: dict[int, float] = {}  # last seen user+system seconds of each process of the tree
         self._machine_busy_start = self._machine_busy()
@@ -118,6 +119,7 @@ class TreeSampler:
                     else:
                         info = process.memory_info()
                     rss += info.rss
+                    self.peak_process_rss = max(self.peak_process_rss, info.rss)
             self.peak_rss = max(self.peak_rss, rss)
             if full:
                 self.peak_pss = max(self.peak_pss, pss)
