@@ -1,25 +1,102 @@
 """Where the data funnel runs: worker processes on this machine, or a Ray cluster (``environment.data_engine`` in
-tuneforge.yaml). The outputs are the same bytes on either; only speed and the machines used differ."""
+tuneforge.yaml): a local Ray started for the run, a cluster at an address, or a KubeRay ``RayCluster`` this resource
+renders (and applies). The outputs are the same bytes on any; only speed and the machines used differ."""
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import dagster as dg
-from pydantic import Field
+import yaml
+from pydantic import Field, model_validator
 
 from tuneforge.corpus.engines import EngineConfig
+from tuneforge.corpus.ray_cluster import RayClusterSettings, client_address, ray_cluster_manifest
+
+RAY_GROUP, RAY_VERSION, RAY_PLURAL = "ray.io", "v1", "rayclusters"
 
 
 class DataEngine(dg.ConfigurableResource):
     engine: Literal["local", "ray"] = Field(
         "local", description="local: worker processes on this machine (cleaning.workers); ray: tasks on a Ray "
-        "cluster (a local Ray started for the run unless address is set).")
-    address: str = Field("", description="ray only: the cluster to join (ray://head:10001 for a KubeRay or any "
-                         "remote cluster, auto for one this machine belongs to); empty: a local Ray for the run.")
+        "cluster (a local Ray started for the run unless address or kubernetes is set).")
+    address: str = Field("", description="ray only: the cluster to join (ray://head:10001, or auto for one this "
+                         "machine belongs to); empty: a local Ray for the run, or the KubeRay cluster below.")
     num_cpus: int | None = Field(None, ge=1, description="ray only, local Ray: CPUs it may use (None: all).")
     tasks_per_cpu: int = Field(2, ge=1, description="Chunks in flight per worker or CPU: bounds memory.")
+    dedup_shards: int = Field(16, ge=1, le=4096, description="Shards the dedup keys are partitioned into.")
+    kubernetes: dict[str, Any] = Field(
+        default_factory=dict, description="ray only: a KubeRay RayCluster to run on (name, namespace, image, "
+        "workspace_claim, workspace_path, workers, worker_cpus, worker_memory, head_cpus, head_memory, node_selector, "
+        "tolerations, service_account); the driver joins it through its head service.")
+    apply: bool = Field(False, description="Apply the RayCluster to the cluster (else it is only written).")
+    kube_context: str = Field("", description="kubeconfig context; empty: in-cluster config or the current one.")
 
-    def config(self) -> EngineConfig:
-        return EngineConfig(engine=self.engine, address=self.address, num_cpus=self.num_cpus,
-                            tasks_per_cpu=self.tasks_per_cpu)
+    @model_validator(mode="after")
+    def _check_config(self) -> DataEngine:
+        if self.kubernetes:
+            if self.engine != "ray":
+                raise ValueError("DataEngine config: kubernetes needs engine 'ray' (it describes a Ray cluster)")
+            if self.address:
+                raise ValueError("DataEngine config: give address or kubernetes, not both")
+            missing = [key for key in ("image", "workspace_claim") if not self.kubernetes.get(key)]
+            if missing:
+                raise ValueError(f"DataEngine config: kubernetes needs {', '.join(missing)} (the image holding "
+                                 "tuneforge and ray; the PersistentVolumeClaim holding the workspace)")
+            self.cluster_settings(Path("/"))  # unknown keys fail here, at load, not at the first run
+        return self
+
+    def cluster_settings(self, workspace_root: Path) -> RayClusterSettings:
+        fields = {"name": "tuneforge-data", "namespace": "default", "workspace_path": str(workspace_root),
+                  **self.kubernetes}
+        try:
+            return RayClusterSettings(**fields)
+        except TypeError as error:
+            raise ValueError(f"DataEngine config: kubernetes: {error}") from None
+
+    def prepare(self, workspace_root: Path, manifests_dir: Path) -> EngineConfig:
+        """The engine for a run: with a KubeRay cluster configured, its RayCluster written to ``manifests_dir`` (and
+        applied), and its head service as the address."""
+        self.provision(workspace_root, manifests_dir)
+        return self.config(workspace_root)
+
+    def config(self, workspace_root: Path | None = None) -> EngineConfig:
+        address = self.address
+        if self.kubernetes:
+            address = client_address(self.cluster_settings(workspace_root or Path("/")))
+        return EngineConfig(engine=self.engine, address=address, num_cpus=self.num_cpus,
+                            tasks_per_cpu=self.tasks_per_cpu, dedup_shards=self.dedup_shards)
+
+    def provision(self, workspace_root: Path, out_dir: Path) -> Path | None:
+        """Write (and with apply, create or patch) the RayCluster; None when no KubeRay cluster is configured."""
+        if not self.kubernetes:
+            return None
+        manifest = ray_cluster_manifest(self.cluster_settings(workspace_root))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{manifest['metadata']['name']}.raycluster.yaml"
+        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        if self.apply:
+            apply_ray_cluster(manifest, self.kube_context)
+        return path
+
+
+def apply_ray_cluster(manifest: dict[str, Any], kube_context: str = "") -> None:
+    """Create the RayCluster, or patch it where it exists (KubeRay reconciles the pods)."""
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config(context=kube_context or None)
+    api = client.CustomObjectsApi()
+    name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
+    try:
+        api.get_namespaced_custom_object(RAY_GROUP, RAY_VERSION, namespace, RAY_PLURAL, name)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        api.create_namespaced_custom_object(RAY_GROUP, RAY_VERSION, namespace, RAY_PLURAL, manifest)
+    else:
+        api.patch_namespaced_custom_object(RAY_GROUP, RAY_VERSION, namespace, RAY_PLURAL, name, manifest)

@@ -77,7 +77,7 @@ def cleaned_corpus(
     redaction, exact and near-duplicate removal; the funnel shows what each step removed or changed."""
     profile = workspace.load_profile()
     report = corpus_stages.clean(workspace.layout, context.partition_key, profile, log=context.log.info,
-                                 engine=data_engine.config())
+                                 engine=data_engine.prepare(workspace.layout.root, workspace.layout.deployments))
     dvc.commit("clean")
     kept_path, rejected_path = report.outputs[:2]
     figures = report.figures
@@ -128,7 +128,8 @@ def curated_dataset(
         )
     profile = workspace.load_profile()
     layout = workspace.layout
-    report = corpus_stages.curate(layout, partitions, profile, engine=data_engine.config())
+    report = corpus_stages.curate(layout, partitions, profile,
+                                  engine=data_engine.prepare(layout.root, layout.deployments))
     outcome = validate_curated(layout.curated, profile, corpus_stages.pooled_cleaning(layout, partitions, profile))
     hashes = dvc.commit("curate")
     dvc.push()
