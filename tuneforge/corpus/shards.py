@@ -22,6 +22,9 @@ from tuneforge.corpus.dedup import Duplicate, Verifier, cluster_pairs
 EXACT, BANDS = "exact", "bands"
 COLUMNS = {EXACT: 2, BANDS: 3}  # exact: key, row; bands: band, key, row
 DEFAULT_SHARDS = 16
+# A shard's records are put into Ray's object store in parts of about this size: few enough objects for a shard's
+# task to take them all as arguments, small enough that the driver's buffers stay small.
+PART_BYTES = 8 << 20
 
 
 class FileShards:
@@ -52,12 +55,24 @@ class RayShards:
     def __init__(self, ray: Any, count: int = DEFAULT_SHARDS) -> None:
         self._ray, self.count = ray, count
         self._parts: dict[str, list[list[Any]]] = {kind: [[] for _ in range(count)] for kind in COLUMNS}
+        self._buffers: dict[str, list[list[np.ndarray]]] = {kind: [[] for _ in range(count)] for kind in COLUMNS}
         self._task = ray.remote(_process_parts)
 
     def append(self, kind: str, shard: int, records: np.ndarray) -> None:
-        self._parts[kind][shard].append(self._ray.put(records.astype(np.uint64, copy=False)))
+        buffer = self._buffers[kind][shard]
+        buffer.append(records.astype(np.uint64, copy=False))
+        if sum(part.nbytes for part in buffer) >= PART_BYTES:
+            self._flush(kind, shard)
+
+    def _flush(self, kind: str, shard: int) -> None:
+        buffer = self._buffers[kind][shard]
+        if buffer:
+            self._parts[kind][shard].append(self._ray.put(np.concatenate(buffer)))
+            buffer.clear()
 
     def map(self, function: Callable[..., Any], kind: str, *args: Any) -> Iterator[Any]:
+        for shard in range(self.count):
+            self._flush(kind, shard)
         shared = [self._ray.put(arg) for arg in args]
         pending = [self._task.remote(function, COLUMNS[kind], len(shared), *shared, *parts)
                    for parts in self._parts[kind]]
