@@ -10,18 +10,16 @@ cannot interleave: the second finds the champion changed and is refused. Each pr
 
 from __future__ import annotations
 
-import getpass
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock
 
 from tuneforge import prompt_registry
+from tuneforge.audit_log import append_entry, now, read_entries, user
 from tuneforge.layout import Layout
 
 CHAMPION = "champion"
@@ -133,10 +131,7 @@ class ChampionRegistry:
         return dict(self.client.get_run(model.run_id).data.metrics)
 
     def history(self) -> list[AuditEntry]:
-        path = self.layout.promotions_log
-        if not path.exists():
-            return []
-        return [AuditEntry(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+        return [AuditEntry(**entry) for entry in read_entries(self.layout.promotions_log)]
 
     @staticmethod
     def _registered(version) -> RegisteredModel:
@@ -332,7 +327,7 @@ class ChampionRegistry:
         except MlflowException:
             client.create_registered_model(self.model_name, description="LoRA adapters promoted by tuneforge")
         tags = {**candidate.tags, "adapter_dir": str(candidate.adapter_dir), "export_dir": str(candidate.export_dir),
-                "promoted_at": _now(), **{PROMPT_TAG + source: uri for source, uri in candidate.prompts.items()}}
+                "promoted_at": now(), **{PROMPT_TAG + source: uri for source, uri in candidate.prompts.items()}}
         version = client.create_model_version(
             self.model_name, source=f"{run.info.artifact_uri}/adapter", run_id=run_id, tags=tags
         )
@@ -379,19 +374,4 @@ class ChampionRegistry:
         os.replace(staging, link)
 
     def _audit(self, event: str, version: str, replaced: str | None, detail: dict) -> None:
-        entry = AuditEntry(event, version, replaced, _now(), _user(), detail)
-        with self.layout.promotions_log.open("a") as log:
-            log.write(json.dumps(asdict(entry)) + "\n")
-            log.flush()
-            os.fsync(log.fileno())
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        append_entry(self.layout.promotions_log, asdict(AuditEntry(event, version, replaced, now(), user(), detail)))
