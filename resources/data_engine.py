@@ -11,8 +11,8 @@ import dagster as dg
 import yaml
 from pydantic import Field, model_validator
 
-from tuneforge.corpus.engines import EngineConfig
-from tuneforge.corpus.ray_cluster import RayClusterSettings, client_address, ray_cluster_manifest
+from tuneforge.corpus.engines import EngineConfig, engine_config
+from tuneforge.corpus.ray_cluster import RayClusterSettings, ray_cluster_manifest
 
 RAY_GROUP, RAY_VERSION, RAY_PLURAL = "ray.io", "v1", "rayclusters"
 
@@ -62,11 +62,7 @@ class DataEngine(dg.ConfigurableResource):
         return self.config(workspace_root)
 
     def config(self, workspace_root: Path | None = None) -> EngineConfig:
-        address = self.address
-        if self.kubernetes:
-            address = client_address(self.cluster_settings(workspace_root or Path("/")))
-        return EngineConfig(engine=self.engine, address=address, num_cpus=self.num_cpus,
-                            tasks_per_cpu=self.tasks_per_cpu, dedup_shards=self.dedup_shards)
+        return engine_config(self.model_dump(), workspace_root or Path("/"))
 
     def provision(self, workspace_root: Path, out_dir: Path) -> Path | None:
         """Write (and with apply, create or patch) the RayCluster; None when no KubeRay cluster is configured."""

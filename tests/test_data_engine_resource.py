@@ -82,3 +82,14 @@ def test_apply_creates_the_ray_cluster_or_patches_it(tmp_path, monkeypatch):
     engine.prepare(tmp_path, tmp_path / "deployments")
     assert calls == [("get", "rayclusters", "funnel"), ("create", "rayclusters", "funnel"),
                      ("get", "rayclusters", "funnel"), ("patch", "rayclusters", "funnel")]
+
+
+def test_the_command_line_stages_follow_the_project_files_engine(tmp_path):
+    from tuneforge.corpus.engines import engine_config
+    from tuneforge.project import load_project
+
+    (tmp_path / "tuneforge.yaml").write_text("environment:\n  data_engine: {engine: ray, kubernetes: "
+                                             "{name: funnel, namespace: data, image: i, workspace_claim: ws}}\n")
+    engine = engine_config(load_project(tmp_path).environment.data_engine, tmp_path)
+    assert engine.engine == "ray" and engine.address == "ray://funnel-head-svc.data.svc.cluster.local:10001"
+    assert engine_config({}, tmp_path) == EngineConfig()

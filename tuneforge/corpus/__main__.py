@@ -1,4 +1,5 @@
-"""``python -m tuneforge.corpus {ingest,clean,curate}``: the data stages as ``dvc.yaml`` runs them."""
+"""``python -m tuneforge.corpus {ingest,clean,curate}``: the data stages as ``dvc.yaml`` runs them, on the data engine
+``environment.data_engine`` names (the same bytes on any)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from tuneforge.corpus import stages
+from tuneforge.corpus.engines import engine_config
 from tuneforge.layout import Layout
 from tuneforge.project import load_project
 
@@ -17,15 +19,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", action="append", help="limit to these sources (default: all under data/raw)")
     args = parser.parse_args(argv)
     layout = Layout(args.root.resolve())
-    profile = load_project(layout.root).profile
+    project = load_project(layout.root)
+    profile, engine = project.profile, engine_config(project.environment.data_engine, layout.root)
     sources = args.source or stages.all_sources(layout)
     if args.stage == "curate":
-        report = stages.curate(layout, sources, profile)
+        report = stages.curate(layout, sources, profile, engine=engine)
         print(f"curate: {report.figures['sizes']}")
         return
     for source in sources:
-        stage = stages.ingest if args.stage == "ingest" else stages.clean
-        report = stage(layout, source, profile)
+        if args.stage == "ingest":
+            report = stages.ingest(layout, source, profile)
+        else:
+            report = stages.clean(layout, source, profile, engine=engine)
         print(f"{args.stage} {source}: {_summary(report.figures)}")
 
 

@@ -39,6 +39,19 @@ class EngineConfig(BaseModel):
                               "holds about 1/dedup_shards of them (raise it for corpora of hundreds of millions).")
 
 
+def engine_config(fields: dict[str, Any], workspace_root: Path) -> EngineConfig:
+    """The engine ``environment.data_engine`` describes; a KubeRay cluster (``kubernetes``) is joined through its head
+    service (the ``DataEngine`` resource also writes and applies it; ``python -m tuneforge.corpus`` only joins)."""
+    from tuneforge.corpus.ray_cluster import RayClusterSettings, client_address
+
+    known = {key: value for key, value in fields.items() if key in EngineConfig.model_fields}
+    if fields.get("kubernetes"):
+        settings = RayClusterSettings(**{"name": "tuneforge-data", "namespace": "default",
+                                         "workspace_path": str(workspace_root), **fields["kubernetes"]})
+        known["address"] = client_address(settings)
+    return EngineConfig(**known)
+
+
 class Engine(Protocol):
     workers: int
 
