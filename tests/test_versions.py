@@ -12,13 +12,13 @@ import dagster as dg
 import pytest
 
 from pipelines.cli import main
-from resources import DvcRepository, Workspace
+from resources import DataEngine, DvcRepository, Workspace
 from stages.data.assets import cleaned_corpus, curated_dataset, raw_corpus
 from tuneforge.corpus.aclsum import place_aclsum
 from tuneforge.layout import Layout
 
 TUNEFORGE = Path(sys.executable).with_name("tuneforge")
-RESOURCES = {"workspace": Workspace(), "dvc": DvcRepository()}
+RESOURCES = {"workspace": Workspace(), "dvc": DvcRepository(), "data_engine": DataEngine()}
 SOURCE = "aclsum-outcome"
 
 
