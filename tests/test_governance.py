@@ -292,3 +292,14 @@ def test_a_server_whose_champion_was_erased_stops_answering_with_it():
     follower = ChampionFollower(lambda: registry, router, make_engine=None, poll_seconds=1.0)
     assert follower.check() and router.withdrawn == "1", "the erased version is withdrawn, not kept serving"
     assert not follower.check(), "withdrawn once"
+
+
+def test_a_plan_never_names_a_whole_artifact_directory(workspace):
+    from tuneforge.governance.plan import _add_path
+
+    layout = Layout(workspace)
+    layout.adapters.mkdir(parents=True)
+    plan = ErasurePlan(request="er-1", created="", by="", selector_sha256="", salt="", selectors={})
+    with pytest.raises(ErasureError, match="refusing to plan the deletion of models/adapters/ as a whole"):
+        _add_path(plan, workspace, layout.adapters / "", "adapter", "a version without an adapter_dir tag")
+    assert plan.paths == []

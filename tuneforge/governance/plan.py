@@ -179,15 +179,18 @@ def _registry_targets(layout: Layout, registry: ChampionRegistry, plan: ErasureP
     for model in registry.versions():
         if ERASED_TAG in model.tags:
             continue
-        key = Path(model.adapter_dir).name
+        key = Path(model.adapter_dir).name if model.adapter_dir else None
         dataset = model.tags.get("dataset_version")
-        if dataset in objects or key in adapters:
+        if dataset in objects or (key and key in adapters):
             why = f"trained on dataset version {dataset}" if dataset in objects else adapters[key]
             plan.versions.append({"version": model.version, "why": why})
-            adapters.setdefault(key, why)
+            if key:
+                adapters.setdefault(key, why)
             run_ids.add(model.run_id)
-            for directory, kind in ((Path(model.export_dir), "export"),
-                                    (layout.adapters / "from-registry" / model.version, "adapter")):
+            directories = [(layout.adapters / "from-registry" / model.version, "adapter")]
+            if model.export_dir:
+                directories.append((Path(model.export_dir), "export"))
+            for directory, kind in directories:
                 _add_path(plan, layout.root, directory, kind, f"registry version {model.version}")
     for adapter_dir in (layout.adapters / key for key in adapters):
         result = load_training_result(adapter_dir)
@@ -198,11 +201,14 @@ def _registry_targets(layout: Layout, registry: ChampionRegistry, plan: ErasureP
 
 
 def _add_path(plan: ErasurePlan, root: Path, path: Path, kind: str, why: str) -> None:
-    if not str(path) or not path.exists():
+    if not path.exists():
         return
     relative = _relative(root, path)
     if relative is None:
         raise ErasureError(f"{path} ({kind}) is outside the workspace {root}: delete it by hand")
+    if relative in (".", "models", "models/adapters", "models/exports", "models/checkpoints", "reports"):
+        raise ErasureError(f"refusing to plan the deletion of {relative}/ as a whole ({kind}, {why}): a record names "
+                           "no single artifact there")
     if all(entry["path"] != relative for entry in plan.paths):
         plan.paths.append({"path": relative, "kind": kind, "why": why})
 
