@@ -114,7 +114,7 @@ def test_an_instruction_model_answers_within_the_evaluations_budget_by_default(s
     summary = client.chat.completions.create(model=f"{MODEL}:abstract",
                                              messages=[{"role": "user", "content": "A paper."}])
     assert summary.usage.completion_tokens == math.ceil(tokens * 1.25) + 1  # random weights never stop early
-    assert "instruction models answer at most" in server.output()
+    assert "and answer at most" in server.output() and "instruction models read prompts of at most" in server.output()
 
 
 def test_concurrent_requests_are_batched_and_all_answered(server):

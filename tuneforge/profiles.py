@@ -233,7 +233,11 @@ class TrainingConfig(BaseModel):
         "short rows puts more of them in each step; rows: batch_size rows whatever their length.",
     )
     gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    max_seq_len: int = Field(448, ge=32, description="Tokens per row (prompt + summary); must fit the model's context.")
+    max_seq_len: int | None = Field(
+        None, ge=32, description="Tokens per row (prompt + summary); must fit the model's context. None: learned from "
+        "the training rows: the chat template and instruction, the document window (the prefix holding 90% of the "
+        "summaries' words found in the documents) and the 99th-percentile summary (tuneforge/modeling/window.py).",
+    )
     max_train_rows: int | None = Field(None, ge=1)
     max_validation_rows: int = Field(24, ge=1)
     eval_every: int = Field(0, ge=0, description="Validation loss every N steps (0: only before and after training).")
@@ -318,10 +322,16 @@ class EvaluationConfig(BaseModel):
         None, ge=1, description="Most tokens generated per summary. None: learned from the training summaries (their "
         "99th-percentile token length x 1.25 + 1, within the model's context; see tuneforge/evaluation/budget.py).",
     )
-    batch_size: int = Field(
-        48, ge=1, description="Rows generated together (48 × 448 tokens of SmolLM2 peaks near 2 GB on a CPU)."
+    batch_size: int = Field(48, ge=1, description="Most rows generated together.")
+    batch_tokens: int = Field(
+        21_504, ge=64, description="Most prompt + generated tokens in a batch, so long documents are generated in "
+        "smaller batches (48 x 448 tokens of SmolLM2 peak near 2 GB on a CPU). A row longer than this is generated "
+        "alone.",
     )
-    max_prompt_tokens: int = Field(384, ge=16)
+    max_prompt_tokens: int | None = Field(
+        None, ge=16, description="Prompt tokens (instruction and document) the model reads. None: learned from the "
+        "training rows, the document window training used (tuneforge/modeling/window.py), within the context.",
+    )
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="Precision of generation. In fp32 batched greedy decoding gives the outputs of one-by-one "
         "decoding, so scores do not depend on batch_size; in bf16 the batch changes the rounding and a third to half "

@@ -62,9 +62,11 @@ def evaluation_report(
         champion_adapter = champions.local_adapter(champion)  # None when gone from disk and MLflow alike
         if champion_adapter is not None:
             models.append(ModelUnderTest("champion", champion_adapter, instructions))
-    budget = resolve_generation_budget(profile.evaluation, Path(base_model["path"]), layout.curated / "train.jsonl")
+    budget = resolve_generation_budget(profile.evaluation, Path(base_model["path"]), layout.curated / "train.jsonl",
+                                       [text for m in models for text in m.instructions.values()])
     evaluation = with_budget(profile.evaluation, budget)
-    context.log.info(f"generating at most {budget.max_new_tokens} new tokens per summary ({budget.learned_from})")
+    context.log.info(f"prompts of at most {budget.max_prompt_tokens} tokens ({budget.prompt_from}); at most "
+                     f"{budget.max_new_tokens} new tokens per summary ({budget.learned_from})")
     key = fingerprint(
         base=base_model["sha256"], test=file_digest(test_path, "md5"), evaluation=evaluation.model_dump(),
         metric=metric_spec(), models=[(m.label, str(m.adapter_dir)) for m in models],
@@ -100,7 +102,7 @@ def evaluation_report(
          "candidate": lora_adapter, "base": {k: base_model[k] for k in ("path", "sha256")},
          "champion_version": champion.version if champion else None, "outcome": str(decision.outcome),
          "promote": decision.promote, "reasons": reasons, "ids": report.ids,
-         "max_new_tokens": budget.max_new_tokens},
+         "max_new_tokens": budget.max_new_tokens, "max_prompt_tokens": budget.max_prompt_tokens},
         metadata={
             "report": dg.MetadataValue.md((report_dir / REPORT_MD).read_text()),
             "html": dg.MetadataValue.path(str(report_dir / REPORT_HTML)),
@@ -110,6 +112,8 @@ def evaluation_report(
             "metric_spec": dg.MetadataValue.json(report.metric),
             "max_new_tokens": budget.max_new_tokens,
             "max_new_tokens_from": budget.learned_from,
+            "max_prompt_tokens": budget.max_prompt_tokens,
+            "max_prompt_tokens_from": budget.prompt_from,
         },
         data_version=dg.DataVersion(key),
     )

@@ -13,6 +13,7 @@ from stages.model.assets import experiments
 from tuneforge.atomic import write_text_atomically
 from tuneforge.corpus.curate import MANIFEST_FILE
 from tuneforge.corpus.records import read_examples
+from tuneforge.evaluation.budget import resolve_generation_budget, with_budget
 from tuneforge.evaluation.report import REPORT_HTML, REPORT_MD, EvaluationReport
 from tuneforge.evaluation.summary import ScoreTable
 from tuneforge.model_card import ModelLineage, render_model_card
@@ -48,7 +49,12 @@ def merged_export(context: dg.AssetExecutionContext, workspace: Workspace, base_
 
     test_rows = {row.id: row for row in read_examples(layout.curated / "test.jsonl")}
     probes = [test_rows[row_id] for row_id in evaluation_report["ids"][: profile.promotion.parity_probes]]
-    evaluation = profile.evaluation.model_copy(update={"max_new_tokens": evaluation_report["max_new_tokens"]})
+    evaluation = profile.evaluation.model_copy(update={
+        "max_new_tokens": evaluation_report["max_new_tokens"],
+        "max_prompt_tokens": evaluation_report.get("max_prompt_tokens") or profile.evaluation.max_prompt_tokens})
+    if evaluation.max_prompt_tokens is None:  # a report from before prompts were learned: learn it the same way
+        evaluation = with_budget(evaluation, resolve_generation_budget(
+            evaluation, base_dir, layout.curated / "train.jsonl", adapter["instructions"].values()))
     prompts = [Prompt(adapter["instructions"][row.source], row.document) for row in probes]
     parity = check_parity(
         base_dir, adapter_dir, export_dir, prompts, evaluation.max_prompt_tokens, evaluation.max_new_tokens,

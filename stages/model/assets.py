@@ -24,6 +24,7 @@ from tuneforge.modeling.records import (
     load_training_result,
     save_training_inputs,
 )
+from tuneforge.modeling.window import resolve_max_seq_len
 from tuneforge.profiles import TrainingConfig
 from tuneforge.tracking import run_link
 
@@ -96,6 +97,9 @@ def lora_adapter(
     sources = sorted({row.source for split_rows in rows.values() for row in split_rows})
     instructions = {source: experiment.instruction_for(
         source, profile.instruction_for(source, source_instruction(layout.raw, source))) for source in sources}
+    training, seq_len_from = resolve_max_seq_len(training, Path(base_model["path"]), rows["train"],
+                                                 instructions.values())
+    context.log.info(f"rows of at most {training.max_seq_len} tokens ({seq_len_from})")
     # md5 as before: adapters already trained are stored under keys made from it (another digest retrains them all)
     inputs = {"base": base_model["sha256"], "train": file_digest(splits["train"], "md5"),
               "validation": file_digest(splits["validation"], "md5"), "training": training.model_dump(),
@@ -125,7 +129,8 @@ def lora_adapter(
         {"path": str(adapter_dir), "fingerprint": key, "instructions": instructions, "prompts": prompts,
          "experiment": name, "config_hash": hyper_hash, "validation_loss": result.validation_loss},
         metadata={**_training_metadata(result, registry), "adapter_dir": dg.MetadataValue.path(str(adapter_dir)),
-                  "train_rows": len(rows["train"]),
+                  "train_rows": len(rows["train"]), "max_seq_len": training.max_seq_len,
+                  "max_seq_len_from": seq_len_from,
                   "fingerprint": key, "experiment": name, "config_hash": hyper_hash, "reused": reused,
                   "fingerprint_inputs": dg.MetadataValue.json(inputs), "prompts": dg.MetadataValue.json(prompts),
                   **compute.describe()},

@@ -132,8 +132,8 @@ def evaluate(
 
     if not test_rows:
         raise ValueError("the test split is empty; add data or raise split.test_share")
-    if config.max_new_tokens is None:
-        raise ValueError("evaluation.max_new_tokens is unresolved: pass the config through "
+    if config.max_new_tokens is None or config.max_prompt_tokens is None:
+        raise ValueError("evaluation.max_new_tokens or max_prompt_tokens is unresolved: pass the config through "
                          "tuneforge.evaluation.budget.resolve_generation_budget first")
     sample = fixed_sample(test_rows, config.max_test_rows)
     note = (
@@ -146,6 +146,7 @@ def evaluate(
         metric={**metric_spec(), "interval": f"{config.confidence:.0%} bootstrap of the mean, "
                 f"{config.bootstrap_resamples} resamples", "decoding": config.decoding.model_dump(),
                 "precision": config.precision, "max_new_tokens": config.max_new_tokens,
+                "max_prompt_tokens": config.max_prompt_tokens,
                 "safety_probes": probes.version, "bias_probes": bias_probes.version,
                 **({"judge": {"model": config.judge.model, "base_url": config.judge.base_url}}
                    if config.judge.enabled else {})},
@@ -167,7 +168,8 @@ def evaluate(
         prompts += [Prompt(bias_probes.instruction, document) for probe in bias_probes.probes
                     for document in probe.documents()]
         outputs = generate(model, tokenizer, prompts, config.max_prompt_tokens, config.max_new_tokens,
-                           config.batch_size, log, config.decoding, precision=config.precision)
+                           config.batch_size, log, config.decoding, precision=config.precision,
+                           batch_tokens=config.batch_tokens)
         safety_end = len(sample) + len(probes.probes)
         summaries, probe_outputs, bias_outputs = outputs[: len(sample)], outputs[len(sample):safety_end], \
             outputs[safety_end:]

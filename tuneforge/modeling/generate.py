@@ -92,8 +92,10 @@ def generate(
     decoding: DecodingConfig | None = None,
     *,
     precision: Literal["auto", "bf16", "fp32"] = "auto",
+    batch_tokens: int | None = None,
 ) -> list[Generation]:
-    """Completions of ``prompts``, in their order. ``precision`` "auto" uses bf16 autocast where ``use_bf16`` says."""
+    """Completions of ``prompts``, in their order, in batches of at most ``batch_size`` rows and (when set)
+    ``batch_tokens`` prompt + new tokens. ``precision`` "auto" uses bf16 autocast where ``use_bf16`` says."""
     if not prompts:
         return []
     decoding = decoding or DecodingConfig()
@@ -104,12 +106,12 @@ def generate(
     encoded = [prompt_ids(tokenizer, p.instruction, p.document, max_prompt_tokens) for p in prompts]
     # Longest first: the peak memory shows in the first batch, and the ETA errs on the long side.
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    batches = token_bounded_batches([len(encoded[i]) for i in order], batch_size, max_new_tokens, batch_tokens)
     results: list[Generation | None] = [None] * len(prompts)
-    total_batches = -(-len(order) // batch_size)
-    started = time.perf_counter()
+    started, rows_done = time.perf_counter(), 0
     with torch.inference_mode(), autocast(device, bf16):
-        for done, start in enumerate(range(0, len(order), batch_size), start=1):
-            indices = order[start : start + batch_size]
+        for done, (start, end) in enumerate(batches, start=1):
+            indices = order[start:end]
             rows = [encoded[i] for i in indices]
             if decoding.strategy == "beam":
                 outputs = _beam_batch(model, rows, max_new_tokens, pad_id, eos, decoding, device)
@@ -120,12 +122,26 @@ def generate(
                 text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
                 results[i] = Generation(text=text, finished=finished, new_tokens=len(tokens))
             elapsed = time.perf_counter() - started
-            rows_done = min(start + batch_size, len(order))
+            rows_done = end
             rate = rows_done / elapsed if elapsed > 0 else float("inf")
             eta = (len(order) - rows_done) / rate if rate > 0 else 0.0
-            log(f"generated batch {done}/{total_batches}: {rows_done}/{len(order)} rows in {elapsed:.0f}s "
+            log(f"generated batch {done}/{len(batches)}: {rows_done}/{len(order)} rows in {elapsed:.0f}s "
                 f"({rate:.2f} rows/s, ETA {eta:.0f}s)")
     return results  # type: ignore[return-value]
+
+
+def token_bounded_batches(lengths: list[int], batch_size: int, max_new_tokens: int,
+                          batch_tokens: int | None) -> list[tuple[int, int]]:
+    """``(start, end)`` of consecutive batches over prompts of ``lengths`` (longest first): at most ``batch_size``
+    rows, and at most ``batch_tokens`` padded prompt + new tokens (a longer row alone)."""
+    batches, start = [], 0
+    while start < len(lengths):
+        width = lengths[start] + max_new_tokens  # the batch's first row is its longest
+        rows = batch_size if batch_tokens is None else max(1, min(batch_size, batch_tokens // width))
+        end = min(start + rows, len(lengths))
+        batches.append((start, end))
+        start = end
+    return batches
 
 
 def _left_padded(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -36,7 +36,7 @@ def check_against_model(config: TrainingConfig, base_dir: Path) -> None:
 
     model_config = AutoConfig.from_pretrained(base_dir)
     context = getattr(model_config, "max_position_embeddings", None)
-    if context and config.max_seq_len > context:
+    if context and config.max_seq_len is not None and config.max_seq_len > context:
         raise TrainingConfigError(
             f"training.max_seq_len: {config.max_seq_len} exceeds the context of the base model {base_dir.name} "
             f"({context} tokens); lower it"

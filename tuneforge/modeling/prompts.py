@@ -31,9 +31,14 @@ def _truncate(tokenizer, document: str, max_tokens: int) -> str:
     return document if len(ids) <= max_tokens else tokenizer.decode(ids[: max(max_tokens, 0)])
 
 
+def template_tokens(tokenizer, instruction: str) -> int:
+    """Tokens the chat template and ``instruction`` take in a prompt, before any document."""
+    return len(_prompt_tokens(tokenizer, instruction, ""))
+
+
 def prompt_ids(tokenizer, instruction: str, document: str, max_prompt_tokens: int) -> list[int]:
     """Token ids of the prompt, ending with the assistant turn's opening, at most ``max_prompt_tokens`` long."""
-    overhead = len(_prompt_tokens(tokenizer, instruction, ""))
+    overhead = template_tokens(tokenizer, instruction)
     budget = max_prompt_tokens - overhead
     if budget < MIN_DOCUMENT_TOKENS:
         raise ValueError(
@@ -71,7 +76,7 @@ def encode_for_training(
     if not full_text.startswith(prompt_text):
         raise ValueError("the tokenizer's chat template does not extend the prompt with the answer; cannot mask it")
     answer = _token_ids(tokenizer, full_text[len(prompt_text):])
-    overhead = len(_prompt_tokens(tokenizer, instruction, ""))
+    overhead = template_tokens(tokenizer, instruction)
     if len(answer) + overhead + MIN_DOCUMENT_TOKENS > max_seq_len:
         raise SummaryTooLong(f"a summary of {len(answer)} tokens leaves less than {MIN_DOCUMENT_TOKENS} tokens of "
                              f"document in training.max_seq_len={max_seq_len}")

@@ -43,6 +43,7 @@ from tuneforge.modeling.preflight import (
 from tuneforge.modeling.prompts import EncodedExample, SummaryTooLong, encode_for_training
 from tuneforge.modeling.records import TrainingJob, TrainingResult, save_training_result
 from tuneforge.modeling.reporting import Fanout, LogReporter, PipesReporter, Reporter
+from tuneforge.modeling.window import resolve_max_seq_len
 from tuneforge.profiles import TrainingConfig
 
 LOG_LINES = 10  # step lines per run in the log (metrics go to the reporters every step)
@@ -143,6 +144,9 @@ def run_training(job: TrainingJob, reporters: list[Reporter] | tuple[Reporter, .
     calls this; only the first reports and writes files."""
     config = parse_training_config(job.config)
     check_against_model(config, Path(job.base_dir))
+    if config.max_seq_len is None:  # the lora_adapter asset resolves it first; other callers get the same rule
+        config, _ = resolve_max_seq_len(config, Path(job.base_dir), read_examples(Path(job.train_path)),
+                                        job.instructions.values())
 
     device = pick_device()
     use_4bit(config, device)  # a 4-bit request without CUDA fails here, before any compute

@@ -87,7 +87,8 @@ def check_champion(
     model_dir, adapter, described = weights
     log(f"re-evaluating champion version {champion.version} ({described}) on the current test split")
     instructions = champion_instructions(registry, champion, profile, {row.source for row in test_rows})
-    budget = resolve_generation_budget(profile.evaluation, model_dir, layout.curated / "train.jsonl")
+    budget = resolve_generation_budget(profile.evaluation, model_dir, layout.curated / "train.jsonl",
+                                       instructions.values())
     report = evaluate(model_dir, [ModelUnderTest("champion", adapter, instructions)], test_rows,
                       with_budget(profile.evaluation, budget), log=log, pii=profile.cleaning.pii)
     check = ChampionCheck(

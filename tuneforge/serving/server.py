@@ -25,18 +25,22 @@ log = logging.getLogger("tuneforge.serving")
 GRACEFUL_SHUTDOWN_SECONDS = 60
 
 
-def _summary_budget(profile: Profile, layout: Layout, served: ServedModel) -> int | None:
-    """The evaluation's generation budget (configured, or learned from the training summaries), so that an
-    instruction model answers a request without max_tokens as the gate measured it; None without training data."""
+def _summary_budget(profile: Profile, layout: Layout, served: ServedModel) -> tuple[int | None, int]:
+    """The evaluation's generation budget and prompt length (configured, or learned from the training rows), so that
+    an instruction model reads and answers a request without max_tokens as the gate measured it. Without training
+    data: no default answer length, and the prompt length configured or, unset, the serving limit."""
     from tuneforge.evaluation.budget import resolve_generation_budget
 
     train = layout.curated / "train.jsonl"
-    if served.directory is None or (profile.evaluation.max_new_tokens is None and not train.is_file()):
-        return None
-    budget = resolve_generation_budget(profile.evaluation, served.directory, train)
-    log.info("instruction models answer at most %d new tokens by default (%s)", budget.max_new_tokens,
+    evaluation = profile.evaluation
+    if served.directory is None or (None in (evaluation.max_new_tokens, evaluation.max_prompt_tokens)
+                                    and not train.is_file()):
+        return evaluation.max_new_tokens, evaluation.max_prompt_tokens or profile.serving.max_prompt_tokens
+    budget = resolve_generation_budget(evaluation, served.directory, train, served.instructions.values())
+    log.info("instruction models read prompts of at most %d tokens (%s) and answer at most %d new tokens by "
+             "default (%s)", budget.max_prompt_tokens, budget.prompt_from, budget.max_new_tokens,
              budget.learned_from)
-    return budget.max_new_tokens
+    return budget.max_new_tokens, budget.max_prompt_tokens
 
 
 def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], profile: Profile,
@@ -69,8 +73,9 @@ def serve(config: ServingConfig, open_registry: Callable[[], ChampionRegistry], 
         metrics.swaps.inc()
 
     follower.on_change = served_changed
-    app = create_app(router, config, keys, metrics, profile.evaluation.decoding, profile.evaluation.max_prompt_tokens,
-                     request_log, feedback, summary_max_tokens=_summary_budget(profile, layout, served))
+    summary_max_tokens, summary_prompt_tokens = _summary_budget(profile, layout, served)
+    app = create_app(router, config, keys, metrics, profile.evaluation.decoding, summary_prompt_tokens,
+                     request_log, feedback, summary_max_tokens=summary_max_tokens)
     log.info("serving %s version %s (adapter %s, %s on %s) on http://%s:%s with %s", served.name, served.version,
              served.fingerprint, "bf16" if served.bf16 else "fp32", served.device, config.host, config.port,
              f"{len(keys)} API key(s)" if keys else "no API keys (loopback only)")
