@@ -561,7 +561,8 @@ def test_hidden_files_and_documentation_are_skipped_and_reported(tmp_path):
 @pytest.mark.parametrize(("config", "match"), [
     ("fields:\n  abstract: text\n", r"unknown key 'fields\.abstract' \(allowed: id, group, document, summary\)"),
     ("field:\n  document: text\n",
-     r"unknown key 'field' \(allowed: fields, format, text, csv, xlsx, instruction, cleaning\)"),
+     r"unknown key 'field' \(allowed: fields, format, text, csv, xlsx, instruction, cleaning, location, "
+     r"storage_options\)"),
     ("cleaning:\n  min_words: 3\n",
      r"key 'cleaning'.*unknown cleaning setting\(s\) min_words \(allowed: min_document_words"),
     ("cleaning:\n  min_summary_words: 0\n",

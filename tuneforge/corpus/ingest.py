@@ -24,6 +24,12 @@ a list of sentences and several reference summaries per paper::
     xlsx:
       sheet: Data      # optional: the sheet to read (default: the first)
 
+The files may also live on object storage: ``location: s3://bucket/prefix/`` (with optional ``storage_options:``
+such as ``endpoint_url`` for an S3-compatible server; credentials come from the environment, never from this file)
+makes the directory hold only its ``source.yaml`` while the objects under the location are listed and read, streaming,
+by the same readers, with the same quarantine entries (each also naming the object's URL) and reports (which also
+name the location and each data object's ETag). See ``tuneforge.corpus.objectstore`` and docs/object-storage.md.
+
 Nothing is dropped silently. A record that cannot be read or mapped goes to the quarantine file, one JSON object
 per line: ``{"file", "line", "reason", "detail", "record"}`` (``line`` is null for a whole file: empty, binary, a
 symlink leading outside ``data/raw``, an unsupported type, a corrupt compressed stream...). Hidden files and
@@ -56,19 +62,29 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tuneforge.atomic import AtomicFile
 from tuneforge.corpus import readers
+from tuneforge.corpus.objectstore import (
+    CREDENTIAL_KEYS,
+    CREDENTIALS_HINT,
+    ObjectPath,
+    ObjectStore,
+    ObjectStoreError,
+    StorageOptions,
+    normalized_location,
+)
 from tuneforge.corpus.readers import (
     DEFAULT_SUMMARY_SUFFIX,
     MAX_RECORD_BYTES,
     DataFile,
+    Entry,
     Problem,
     RawRecord,
     ReadOptions,
@@ -86,8 +102,8 @@ SUPPORTED = ".jsonl, .json, .csv, .xlsx, .parquet or .txt"
 NOTED_REASONS = frozenset({"empty_file", "duplicate_record"})
 SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 __all__ = ["MAX_RECORD_BYTES", "NOTED_REASONS", "SOURCE_CONFIG", "IngestReport", "SourceConfig", "SourceError",
-           "check_source_name", "ingest_source", "list_sources", "load_source_config", "read_options",
-           "require_sources", "source_cleaning", "to_example"]
+           "check_source_name", "ingest_source", "list_sources", "load_source_config", "object_store", "read_options",
+           "require_sources", "source_cleaning", "source_entries", "to_example"]
 
 
 class SourceError(ValueError):
@@ -180,6 +196,26 @@ class SourceConfig(BaseModel):
         default_factory=dict, description="Cleaning settings for this source only, over the project's (any key of "
         "the cleaning section, e.g. min_summary_words or languages).",
     )
+    location: str | None = Field(
+        None, description="Where the source's files are, when not beside this file: an object-storage prefix such as "
+        "s3://bucket/prefix/ (tuneforge.corpus.objectstore).",
+    )
+    storage_options: StorageOptions = Field(
+        default_factory=StorageOptions, description="How to reach the location's server (endpoint_url, region, ...); "
+        "credentials come from the environment.",
+    )
+
+    @field_validator("location")
+    @classmethod
+    def _object_storage_url(cls, value: str | None) -> str | None:
+        return None if value is None else normalized_location(value)
+
+    @model_validator(mode="after")
+    def _options_need_a_location(self) -> SourceConfig:
+        if "storage_options" in self.model_fields_set and self.location is None:
+            raise ValueError("storage_options is set but location is not: name the files' location "
+                             "(location: s3://bucket/prefix/)")
+        return self
 
     @field_validator("cleaning")
     @classmethod
@@ -206,9 +242,10 @@ class SourceConfig(BaseModel):
                               f"{'; '.join(item['msg'] for item in error.errors())}") from None
 
 
-ALLOWED_KEYS = {(): ("fields", "format", "text", "csv", "xlsx", "instruction", "cleaning"),
+ALLOWED_KEYS = {(): ("fields", "format", "text", "csv", "xlsx", "instruction", "cleaning", "location",
+                     "storage_options"),
                 ("fields",): CANONICAL_FIELDS, ("text",): ("summary_suffix",), ("csv",): ("delimiter", "encoding"),
-                ("xlsx",): ("sheet",)}
+                ("xlsx",): ("sheet",), ("storage_options",): tuple(StorageOptions.model_fields)}
 
 
 def source_cleaning(raw_dir: Path, source: str, project: CleaningConfig) -> CleaningConfig:
@@ -242,16 +279,22 @@ def load_source_config(source_dir: Path) -> SourceConfig:
     try:
         return SourceConfig.model_validate(config)
     except ValidationError as error:
-        raise SourceError(f"{path}: {'; '.join(_config_problem(item) for item in error.errors())}") from error
+        # Not chained: pydantic's own message repeats the values, and one could be a credential written by mistake.
+        raise SourceError(f"{path}: {'; '.join(_config_problem(item) for item in error.errors())}") from None
 
 
 def _config_problem(item: Any) -> str:
     location = tuple(str(part) for part in item["loc"])
     key = ".".join(location)
+    message = item["msg"].removeprefix("Value error, ")
+    if not key:
+        return message  # a rule over several keys
     if item["type"] == "extra_forbidden":
+        if location[:1] == ("storage_options",) and location[-1].lower() in CREDENTIAL_KEYS:
+            return f"key {key!r}: credentials are never read from {SOURCE_CONFIG}; {CREDENTIALS_HINT}"
         allowed = ALLOWED_KEYS.get(location[:-1], ())
         return f"unknown key {key!r} (allowed: {', '.join(allowed)})"
-    return f"key {key!r}: {item['msg']}"
+    return f"key {key!r}: {message}"
 
 
 # --- sources --------------------------------------------------------------------------------------------------
@@ -282,10 +325,14 @@ def list_sources(raw_dir: Path) -> list[str]:
 
 
 def _holds_data(source_dir: Path) -> bool:
+    """Data files in the directory, or a location they are at (not contacted here: listing stays cheap)."""
     try:
-        format_override = load_source_config(source_dir).format
+        config = load_source_config(source_dir)
     except SourceError:
-        format_override = None  # listed if it has data files; ingesting it then reports the config error
+        config = None  # listed if it has data files; ingesting it then reports the config error
+    if config is not None and config.location:
+        return True
+    format_override = config.format if config else None
     return readers.has_data_files(source_dir, format_override)
 
 
@@ -454,6 +501,8 @@ class IngestReport:
     qualified_ids: dict[str, int] = field(default_factory=dict)
     erased: int = 0  # records skipped because an erasure request tombstoned them (neither rows nor quarantined)
     erasures: list[str] = field(default_factory=list)  # the erasure requests in force while this source was read
+    location: str | None = None  # the object-storage prefix the files were read from (None: the directory)
+    etags: dict[str, str] = field(default_factory=dict)  # data object -> its ETag: the content that was read
 
     @property
     def records_read(self) -> int:
@@ -488,6 +537,9 @@ class IngestReport:
         if self.erasures:
             figures["erased"] = self.erased
             figures["erasures"] = list(self.erasures)
+        if self.location:
+            figures["location"] = self.location
+            figures["etags"] = dict(self.etags)
         return figures
 
 
@@ -495,8 +547,10 @@ class _Ingestion:
     """Routes each record of one source to the rows or the quarantine, and counts."""
 
     def __init__(self, source: str, mapping: FieldMapping, rows: AtomicFile, quarantine: AtomicFile,
-                 tombstones: Tombstones) -> None:
-        self.report = IngestReport(source=source, erasures=list(tombstones.requests))
+                 tombstones: Tombstones, store: ObjectStore | None = None) -> None:
+        self.report = IngestReport(source=source, erasures=list(tombstones.requests),
+                                   location=store.location if store else None)
+        self._store = store
         self._tombstones = tombstones
         self.first_problem: Problem | None = None
         self.first_bad: Problem | None = None
@@ -505,8 +559,8 @@ class _Ingestion:
         # stay small at millions of rows.
         self._seen: dict[str, int] = {}
 
-    def run(self, source_dir: Path, options: ReadOptions) -> None:
-        for entry in readers.discover(source_dir, options):
+    def run(self, entries: Iterator[Entry], options: ReadOptions) -> None:
+        for entry in entries:
             if isinstance(entry, Skipped):
                 self.report.skipped[entry.name] = entry.why
             elif isinstance(entry, Problem):
@@ -516,6 +570,8 @@ class _Ingestion:
 
     def _read(self, data_file: DataFile, options: ReadOptions) -> None:
         self.report.files.append(data_file.name)
+        if isinstance(data_file.path, ObjectPath) and data_file.path.info is not None:
+            self.report.etags[data_file.name] = data_file.path.info.etag
         detected: dict[str, str] = {}
         for item in readers.read_file(data_file, options, detected):
             if isinstance(item, Problem):
@@ -570,6 +626,8 @@ class _Ingestion:
         return f"{file}:{line}" if line else file
 
     def quarantine(self, problem: Problem) -> None:
+        if self._store is not None:
+            problem = replace(problem, url=self._store.url(problem.file))
         entry = json.dumps(problem.as_dict(), ensure_ascii=False) + "\n"
         self._quarantine.write(entry.encode("utf-8", "backslashreplace"))  # a lone surrogate stays a JSON escape
         self.report.quarantined += 1
@@ -603,13 +661,38 @@ def ingest_source(
     source = _check_source_dir(source_dir)
     config = load_source_config(source_dir)
     options = read_options(source_dir, config, max_record_bytes=max_record_bytes)
+    store = object_store(source_dir, config)
     with AtomicFile(rows_path, "wb") as rows, AtomicFile(quarantine_path, "wb") as quarantine:
-        ingestion = _Ingestion(source, config.fields, rows, quarantine, tombstones or Tombstones([]))
-        ingestion.run(source_dir, options)
+        ingestion = _Ingestion(source, config.fields, rows, quarantine, tombstones or Tombstones([]), store)
+        try:
+            ingestion.run(source_entries(source_dir, config, options, store), options)
+        except ObjectStoreError as error:
+            raise SourceError(f"Source {source!r} ({config.location}): {error}. Nothing was written: the earlier "
+                              f"{rows_path.name} and {quarantine_path.name}, if any, are kept.") from None
         quarantine.commit()
         _check_outcome(ingestion, source_dir, quarantine_path, config.fields, max_bad_share)
         rows.commit()
     return ingestion.report
+
+
+def object_store(source_dir: Path, config: SourceConfig) -> ObjectStore | None:
+    """The object store a source's ``location`` names (None for a source on disk). Nothing is contacted yet; a
+    source directory holding data files as well fails: a source is read from one place."""
+    if config.location is None:
+        return None
+    if readers.has_data_files(source_dir, config.format):
+        raise SourceError(f"{source_dir / SOURCE_CONFIG} names location {config.location}, but {source_dir} holds "
+                          f"data files as well; a source is read from one place: move the files to the location, or "
+                          "remove location.")
+    return ObjectStore(config.location, config.storage_options)
+
+
+def source_entries(source_dir: Path, config: SourceConfig, options: ReadOptions,
+                   store: ObjectStore | None = None) -> Iterator[Entry]:
+    """The entries of a source, from its directory or its location (``store``, or the one ``config`` names):
+    ``ObjectStoreError`` when the location cannot be listed."""
+    store = store or object_store(source_dir, config)
+    return readers.discover_objects(store, options) if store else readers.discover(source_dir, options)
 
 
 def read_options(source_dir: Path, config: SourceConfig, *, max_record_bytes: int = MAX_RECORD_BYTES) -> ReadOptions:
@@ -634,9 +717,9 @@ def _check_outcome(ingestion: _Ingestion, source_dir: Path, quarantine_path: Pat
         found = (f"{report.quarantined} record(s) quarantined to {quarantine_path}, first at {first.where}: "
                  f"{first.detail}" if first else f"it holds no {SUPPORTED} files")
         raise SourceError(
-            f"Source {report.source!r} ({source_dir}) has no readable rows ({found}). Each record needs the fields "
-            f"'document' and 'summary' (read from {mapping.document!r} and {mapping.summary!r}); map your field "
-            f"names under 'fields:' in {source_dir / SOURCE_CONFIG}."
+            f"Source {report.source!r} ({report.location or source_dir}) has no readable rows ({found}). Each record "
+            f"needs the fields 'document' and 'summary' (read from {mapping.document!r} and {mapping.summary!r}); map "
+            f"your field names under 'fields:' in {source_dir / SOURCE_CONFIG}."
         )
     if report.bad_share > max_bad_share and (bad := ingestion.first_bad):
         reasons = ", ".join(f"{reason} {count}" for reason, count in report.as_dict()["quarantine_reasons"].items()

@@ -23,6 +23,10 @@ Formats, chosen by extension (or for every file by ``format:`` in ``source.yaml`
 - ``.parquet``: read in batches of ``PARQUET_BATCH_ROWS`` rows, only the columns the mapping needs.
 - ``.txt``: one document per file, its summary in a sidecar ``<stem>.summary.txt`` beside it.
 
+A source on object storage (``location:`` in ``source.yaml``, see ``tuneforge.corpus.objectstore``) is walked by
+``discover_objects`` the same way, prefix by prefix in sorted order, and its objects are read by the same readers
+(there are no symlinks, pipes or devices there).
+
 ``.jsonl``, ``.ndjson``, ``.json`` and ``.csv`` files may be compressed: ``part-0.jsonl.gz`` (gzip), ``.bz2``
 (bzip2) or ``.zst`` (Zstandard). They are decompressed as they are read (``tuneforge.corpus.compressed``), with
 the same per-line reports; a corrupt or truncated stream is a ``Problem`` for the file.
@@ -49,6 +53,7 @@ import pyarrow.parquet as pq
 
 from tuneforge.corpus import spreadsheet
 from tuneforge.corpus.compressed import COMPRESSIONS, CorruptStream, compression_of, open_decompressed
+from tuneforge.corpus.objectstore import ObjectPath, ObjectStore
 
 CONFIG_NAME = "source.yaml"
 FORMATS = ("jsonl", "json", "csv", "xlsx", "parquet", "text")
@@ -96,7 +101,7 @@ class ReadOptions:
 
 @dataclass(frozen=True)
 class DataFile:
-    path: Path
+    path: Path | ObjectPath  # a file on disk, or an object listed under a source's location
     name: str  # relative to the source directory, '/'-separated
     format: str
     compression: str | None = None  # gzip, bzip2 or zstd: read through a decompressing stream
@@ -117,14 +122,17 @@ class Problem:
     reason: str
     detail: str
     record: str = ""
+    url: str | None = None  # the object's URL, for a source on object storage (``file`` is relative to it)
 
     @property
     def where(self) -> str:
-        return self.file if self.line is None else f"{self.file}:{self.line}"
+        place = self.url or self.file
+        return place if self.line is None else f"{place}:{self.line}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "reason": self.reason, "detail": self.detail,
-                "record": self.record[:PREVIEW_CHARS]}
+        entry = {"file": self.file, "line": self.line, "reason": self.reason, "detail": self.detail,
+                 "record": self.record[:PREVIEW_CHARS]}
+        return entry if self.url is None else {**entry, "url": self.url}
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,31 @@ Entry = DataFile | Skipped | Problem
 def discover(source_dir: Path, options: ReadOptions) -> Iterator[Entry]:
     """Every entry under ``source_dir`` in sorted order; symlinks are followed only while they stay in raw_root."""
     yield from _walk(source_dir, "", options, {os.path.realpath(source_dir)})
+
+
+def discover_objects(store: ObjectStore, options: ReadOptions) -> Iterator[Entry]:
+    """Every entry under ``store``'s location in sorted order, as ``discover`` walks a directory; a ``source.yaml``
+    lying there is not read (a source's settings are in its directory under data/raw). ``ObjectStoreError`` when
+    a prefix cannot be listed."""
+    yield from _walk_objects(store, "", options)
+
+
+def _walk_objects(store: ObjectStore, prefix: str, options: ReadOptions) -> Iterator[Entry]:
+    files, directories = store.list_dir(prefix)
+    listed = {info.base: info for info in files}
+    siblings = set(listed) | set(directories)
+    # (name, is a prefix): the order of ``discover``, where a name's directory and file are distinct entries.
+    for base, is_prefix in sorted([(base, False) for base in listed] + [(base, True) for base in directories]):
+        name = prefix + base
+        if base.startswith("."):
+            yield Skipped(name, "hidden")
+        elif is_prefix:
+            yield from _walk_objects(store, name + "/", options)
+        elif not prefix and base == CONFIG_NAME:
+            yield Skipped(name, f"a {CONFIG_NAME} at the location is not read: the source's settings are in its "
+                                f"{CONFIG_NAME} under data/raw")
+        elif (item := _classify(ObjectPath(store, listed[base], name, listed), name, siblings, options)) is not None:
+            yield item
 
 
 def has_data_files(directory: Path, format_override: str | None = None) -> bool:
@@ -239,7 +272,9 @@ def _check_link(path: Path, name: str, raw_root: Path) -> Problem | None:
     return None
 
 
-def _classify(path: Path, name: str, siblings: set[str], options: ReadOptions) -> DataFile | Skipped | Problem | None:
+def _classify(
+    path: Path | ObjectPath, name: str, siblings: set[str], options: ReadOptions
+) -> DataFile | Skipped | Problem | None:
     """What to do with a regular file: read it, skip it, quarantine it, or nothing (a summary read by its document)."""
     if _is_documentation(path.name):
         return Skipped(name, "documentation")
@@ -625,8 +660,18 @@ def _duplicate_header(name: str, header: list[str], preview: str) -> Problem | N
     return None
 
 
+@contextmanager
+def _seekable(path: Path | ObjectPath) -> Iterator[Path | BinaryIO]:
+    """What a library that seeks (pyarrow, openpyxl) is given: a file's path, or an object opened as a stream."""
+    if isinstance(path, Path):
+        yield path
+        return
+    with path.open("rb") as handle:
+        yield handle
+
+
 def _read_xlsx(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem | _Detected]:
-    with spreadsheet.open_sheet(data_file.path, options.sheet) as sheet:
+    with _seekable(data_file.path) as workbook, spreadsheet.open_sheet(workbook, options.sheet) as sheet:
         if options.sheet is None:
             yield _Detected("sheet", sheet.title)
         yield from _sheet_records(data_file.name, spreadsheet.sheet_rows(sheet))
@@ -667,10 +712,14 @@ def _filled_width(values: tuple[Any, ...]) -> int:
 
 
 def _read_parquet(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
-    name = data_file.name
+    with _seekable(data_file.path) as source:
+        yield from _parquet_records(data_file.name, source, options)
+
+
+def _parquet_records(name: str, source: Path | BinaryIO, options: ReadOptions) -> Iterator[RawRecord | Problem]:
     try:
         # Buffered page-by-page reads: memory stays flat even when a file is one huge row group.
-        parquet = pq.ParquetFile(data_file.path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+        parquet = pq.ParquetFile(source, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
     except (pa.ArrowException, OSError, ValueError) as error:
         yield Problem(name, None, "unreadable_file", f"{name} is not a readable Parquet file: {error}")
         return
@@ -704,7 +753,7 @@ def _read_text(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord 
                       f"{name} has no summary file {sidecar_name} beside it; add one (the suffix is "
                       f"text.summary_suffix in source.yaml, now {options.summary_suffix!r})", preview)
         return
-    if not Path(os.path.realpath(sidecar)).is_relative_to(options.raw_root):
+    if isinstance(sidecar, Path) and not Path(os.path.realpath(sidecar)).is_relative_to(options.raw_root):
         yield Problem(name, None, "outside_source",
                       f"its summary file {sidecar_name} is a symlink outside {options.raw_root}; it was not read",
                       preview)
@@ -718,7 +767,7 @@ def _read_text(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord 
                     raw=preview, unit="file", canonical=True)
 
 
-def _read_whole_text(path: Path, name: str, options: ReadOptions) -> str | Problem:
+def _read_whole_text(path: Path | ObjectPath, name: str, options: ReadOptions) -> str | Problem:
     size = path.stat().st_size
     if size > options.max_record_bytes:
         return Problem(name, None, "record_too_large",

@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
@@ -25,8 +25,9 @@ class WorkbookError(Exception):
 
 
 @contextmanager
-def open_sheet(path: Path, sheet: str | None) -> Iterator[ReadOnlyWorksheet]:
-    """The sheet named ``sheet``, or the first one; the workbook is closed on leaving."""
+def open_sheet(path: Path | BinaryIO, sheet: str | None) -> Iterator[ReadOnlyWorksheet]:
+    """The sheet named ``sheet`` of the workbook at ``path`` (or in a seekable stream), or the first one; the
+    workbook is closed on leaving."""
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except WORKBOOK_ERRORS as error:

@@ -20,6 +20,13 @@ a rename keeps the modification time, so the file is taken as soon as it is rena
 
 A content change is a file added, removed, or whose SHA-256 differs. A ``touch``, or a copy of identical bytes,
 moves the modification time but not the hash, so it is recorded without reporting a change.
+
+A source on object storage (``location:`` in its ``source.yaml``) is watched through a listing of its location: each
+object's size and last-modified time stand where a file's stat does, and its ETag where a file's SHA-256 does (it is
+in the listing, so nothing is downloaded, and it is compared at every look: S3 times have a one-second resolution).
+An object uploaded again with the same bytes but in another way (multipart rather than whole) gets another ETag and
+is taken for a change: one more ingestion, of the same content. A location that cannot be listed (the server down,
+credentials expired) holds its source back, as an unsettled file does, and the state recorded for it is kept.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuneforge.corpus.ingest import SourceError, check_source_name, list_sources
+from tuneforge.corpus.ingest import SourceError, check_source_name, list_sources, load_source_config
+from tuneforge.corpus.objectstore import ObjectStore, ObjectStoreError
 from tuneforge.corpus.readers import DOCUMENTATION_STEMS, DOCUMENTATION_SUFFIXES
 from tuneforge.hashing import file_digest
 
@@ -40,6 +48,7 @@ DEFAULT_SETTLE_SECONDS = 60.0
 # look (each look still finishes at least one source, so large drops make progress without a sensor timeout).
 DEFAULT_MAX_HASH_BYTES = 4 << 30
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", "~")
+ETAG_PREFIX = "etag:"  # in FileState.sha256: an object's ETag stands for the hash of its bytes
 STATE_VERSION = 1
 __all__ = ["DEFAULT_MAX_HASH_BYTES", "DEFAULT_SETTLE_SECONDS", "Changes", "FileStat", "FileState", "Snapshot",
            "SourceChange", "WatchState", "WatchStateError", "diff", "is_ignored", "scan"]
@@ -56,6 +65,7 @@ class WatchStateError(ValueError):
 class FileStat:
     size: int
     mtime_ns: int
+    etag: str | None = None  # an object's (a source on object storage): its content identity, no hashing needed
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class Snapshot:
     files: dict[str, dict[str, FileStat]]
     unsettled: dict[str, list[str]] = field(default_factory=dict)  # source -> files younger than the settle time
     invalid: dict[str, str] = field(default_factory=dict)  # directory name -> why it cannot be a source
+    unreachable: dict[str, str] = field(default_factory=dict)  # source -> why its location could not be listed
 
     def settled_sources(self) -> list[str]:
         return sorted(source for source in self.files if source not in self.unsettled)
@@ -96,6 +107,11 @@ def scan(raw_dir: Path, now: float, settle_seconds: float = DEFAULT_SETTLE_SECON
             snapshot.invalid[source] = str(error)
             continue
         files = dict(_watched_files(raw_dir / source, raw_root))
+        try:
+            files |= dict(_watched_objects(raw_dir / source))
+        except ObjectStoreError as error:
+            snapshot.unreachable[source] = str(error)
+            continue
         if not files:
             continue
         snapshot.files[source] = files
@@ -132,6 +148,21 @@ def _watched_files(source_dir: Path, raw_root: Path) -> Iterator[tuple[str, File
                     yield name, FileStat(stat.st_size, stat.st_mtime_ns)
             except OSError:
                 continue  # removed while scanning, or a broken symlink
+
+
+def _watched_objects(source_dir: Path) -> Iterator[tuple[str, FileStat]]:
+    """The objects under the source's location, if its ``source.yaml`` names one (a bad one is ingestion's to
+    report: its files on disk are still watched)."""
+    try:
+        config = load_source_config(source_dir)
+    except SourceError:
+        return
+    if config.location is None:
+        return
+    store = ObjectStore(config.location, config.storage_options)
+    for info in store.walk(keep=lambda base: not is_ignored(base)):
+        if info.name != "source.yaml":  # not read by ingestion; the name is the local source.yaml's
+            yield info.name, FileStat(info.size, info.mtime_ns, info.etag)
 
 
 # --- state ----------------------------------------------------------------------------------------------------
@@ -238,6 +269,7 @@ def diff(
     changed: list[SourceChange] = []
     deferred = {source: f"still being written (modified less than the settle time ago): {_some(tuple(names), 5)}"
                 for source, names in snapshot.unsettled.items()}
+    deferred |= {source: f"its location could not be listed ({why})" for source, why in snapshot.unreachable.items()}
     budget = max_hash_bytes
 
     def defer(source: str, why: str) -> None:
@@ -245,13 +277,16 @@ def diff(
         if source in previous.files:  # keep what was recorded, so the change is still seen once it settles
             state.files[source] = previous.files[source]
 
+    for source in sorted(snapshot.unreachable):
+        defer(source, deferred[source])
     for source in sorted(snapshot.files):
         before = previous.files.get(source, {})
         if source in deferred:
             defer(source, deferred[source])
             continue
         current = snapshot.files[source]
-        to_hash = {name: stat for name, stat in current.items() if not _same_stat(before.get(name), stat)}
+        to_hash = {name: stat for name, stat in current.items()
+                   if stat.etag is None and not _same_stat(before.get(name), stat)}
         cost = sum(stat.size for stat in to_hash.values())
         if cost > budget and budget < max_hash_bytes:  # the first source hashed in a look always goes through
             defer(source, f"{cost} bytes to hash, over this look's remaining budget of {budget}")
@@ -262,6 +297,7 @@ def diff(
             defer(source, f"a file changed while being read ({error})")
             continue
         budget -= cost
+        hashes |= {name: ETAG_PREFIX + stat.etag for name, stat in current.items() if stat.etag is not None}
         entries = {name: FileState(stat.size, stat.mtime_ns, hashes[name]) if name in hashes else before[name]
                    for name, stat in sorted(current.items())}
         state.files[source] = entries
@@ -274,7 +310,8 @@ def diff(
             state.runs[source] = state.runs.get(source, 0) + 1
             changed.append(SourceChange(source, added, modified, removed, _content_digest(entries),
                                         state.runs[source]))
-    vanished = sorted(source for source in previous.files if source not in snapshot.files)
+    vanished = sorted(source for source in previous.files
+                      if source not in snapshot.files and source not in snapshot.unreachable)
     return Changes(changed, dict(sorted(deferred.items())), vanished, dict(snapshot.invalid), state)
 
 

@@ -35,7 +35,14 @@ from scipy import stats
 from scipy.spatial import distance
 
 from tuneforge.corpus import readers
-from tuneforge.corpus.ingest import check_source_name, list_sources, load_source_config, read_options, to_example
+from tuneforge.corpus.ingest import (
+    check_source_name,
+    list_sources,
+    load_source_config,
+    read_options,
+    source_entries,
+    to_example,
+)
 from tuneforge.corpus.language import identify
 from tuneforge.corpus.ngrams import words
 from tuneforge.corpus.readers import Problem, Skipped
@@ -177,11 +184,11 @@ def _offer(example: Example, samples: list[HashSample], config: DriftConfig, nor
 
 def read_raw_source(source_dir: Path) -> Iterator[Example | Problem]:
     """Every record of one raw source as ingestion maps it (``source.yaml``), or the ``Problem`` ingestion would
-    quarantine; nothing is written."""
+    quarantine; nothing is written. A source on object storage is read from its location."""
     source = check_source_name(source_dir.name)
     config = load_source_config(source_dir)
     options = read_options(source_dir, config)
-    for entry in readers.discover(source_dir, options):
+    for entry in source_entries(source_dir, config, options):
         if isinstance(entry, Skipped):
             continue
         if isinstance(entry, Problem):
