@@ -34,6 +34,7 @@ from pipelines.serve_command import add_serve_commands
 from resources.dvc import DvcError, DvcRepository
 from resources.workspace import resolve_root
 from stages.data.assets import cleaned_corpus, curated_dataset, raw_corpus
+from tuneforge.project import ProjectFileError, load_project
 from tuneforge.registry import RegistryError
 
 DATA_ASSETS = tuple(asset.key.to_user_string() for asset in (curated_dataset, cleaned_corpus, raw_corpus))
@@ -183,8 +184,9 @@ def restore_command(args: argparse.Namespace) -> int:
     if target_dir.exists() and (target_dir.is_file() or any(target_dir.iterdir())):
         raise CliError(f"{target_dir} already exists and is not empty: remove it or choose another with --to.")
     try:
-        restored = DvcRepository(root=str(root)).restore(version.data_version, _restored_path(target_dir, version))
-    except DvcError as error:
+        dvc = DvcRepository(root=str(root), **load_project(root).environment.dvc.model_dump())
+        restored = dvc.restore(version.data_version, _restored_path(target_dir, version))
+    except (DvcError, ProjectFileError) as error:
         raise CliError(str(error)) from None
     partition = f" [{version.partition}]" if version.partition else ""
     print(f"Restored {version.asset}{partition} version {version.data_version}")

@@ -1,4 +1,12 @@
-"""DVC through its CLI, serialized by a file lock: DVC's own repo lock fails instead of waiting."""
+"""DVC through its CLI, serialized by a file lock: DVC's own repo lock fails instead of waiting.
+
+The default remote is ``<root>/.dvcstore`` unless the repository has one. ``remote_url`` (``environment.dvc`` in
+tuneforge.yaml) makes the workspace push to and pull from another: a path, or ``s3://bucket/prefix`` through the
+dvc-s3 plugin, on AWS or on any S3-compatible server named by ``remote_endpoint_url``. It is written as the remote
+``tuneforge`` to the workspace's own ``.dvc/config.local`` (not versioned, so each workspace names its own store)
+and made the default there; credentials come from the environment (``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, an instance role) and are never written to any DVC file.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +20,12 @@ from pathlib import Path
 import dagster as dg
 import yaml
 from filelock import FileLock
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from resources.workspace import resolve_root
 
 DEFAULT_REMOTE = "local"
+CONFIGURED_REMOTE = "tuneforge"  # the remote remote_url describes, in .dvc/config.local
 
 
 class DvcError(RuntimeError):
@@ -29,7 +38,23 @@ class DvcObjectMissing(DvcError):
 
 class DvcRepository(dg.ConfigurableResource):
     root: str = Field("", description="DVC repository root; empty means the workspace root.")
-    remote_url: str = Field("", description="Default remote when the repository has none; empty: <root>/.dvcstore.")
+    remote_url: str = Field(
+        "", description="The workspace's default remote: a path, or s3://bucket/prefix (dvc-s3); empty: the "
+        "repository's default remote, else <root>/.dvcstore.")
+    remote_endpoint_url: str = Field(
+        "", description="s3:// remotes: an S3-compatible server (MinIO, Ceph, ...), http(s)://host:port; empty: AWS.")
+    remote_region: str = Field("", description="s3:// remotes: the bucket's region; empty: the AWS default.")
+
+    @model_validator(mode="after")
+    def _s3_settings_need_an_s3_remote(self) -> DvcRepository:
+        given = [name for name in ("remote_endpoint_url", "remote_region") if getattr(self, name)]
+        if given and not self.remote_url.startswith("s3://"):
+            raise ValueError(f"DvcRepository config: {', '.join(given)} needs an s3:// remote_url, got "
+                             f"{self.remote_url or 'none'!r}")
+        if self.remote_endpoint_url and not self.remote_endpoint_url.startswith(("http://", "https://")):
+            raise ValueError(f"DvcRepository config: remote_endpoint_url must be an http(s):// URL, got "
+                             f"{self.remote_endpoint_url!r}")
+        return self
 
     @property
     def path(self) -> Path:
@@ -56,9 +81,34 @@ class DvcRepository(dg.ConfigurableResource):
             self._dvc("init", "-q", *([] if (self.path / ".git").exists() else ["--no-scm"]))
         (self.path / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
         with self._locked():
-            if not self._dvc("remote", "list").strip():
-                url = self.remote_url or str(self.path / ".dvcstore")
-                self._dvc("remote", "add", "-d", DEFAULT_REMOTE, url)
+            if self.remote_url:
+                self._configure_remote()
+            elif not self._dvc("remote", "list").strip():
+                self._dvc("remote", "add", "-d", DEFAULT_REMOTE, str(self.path / ".dvcstore"))
+
+    def _remote_settings(self) -> dict[str, str]:
+        """The remote's DVC options (``dvc remote modify`` names); no credentials: those come from the environment."""
+        # A path is made absolute (as DVC would store it relative to .dvc/), so the comparison below finds it again.
+        url = self.remote_url if "://" in self.remote_url else str((self.path / self.remote_url).resolve())
+        settings = {"url": url, "endpointurl": self.remote_endpoint_url, "region": self.remote_region}
+        return {key: value for key, value in settings.items() if value}
+
+    def _configure_remote(self) -> None:
+        """Make the workspace's local config name ``remote_url`` (and its options) as the default remote, unless it
+        does already (one ``dvc config`` call when nothing changed)."""
+        wanted = {f"remote.{CONFIGURED_REMOTE}.{key}": value for key, value in self._remote_settings().items()}
+        wanted["core.remote"] = CONFIGURED_REMOTE
+        listed = self._dvc("config", "--local", "--list") if (self.path / ".dvc" / "config.local").exists() else ""
+        current = dict(line.split("=", 1) for line in listed.splitlines() if "=" in line)
+        ours = {key: value for key, value in current.items()
+                if key == "core.remote" or key.startswith(f"remote.{CONFIGURED_REMOTE}.")}
+        if ours == wanted:
+            return
+        # --force replaces the remote's whole section, so options no longer configured go with it.
+        settings = self._remote_settings()
+        self._dvc("remote", "add", "--local", "--force", "--default", CONFIGURED_REMOTE, settings.pop("url"))
+        for key, value in settings.items():
+            self._dvc("remote", "modify", "--local", CONFIGURED_REMOTE, key, value)
 
     def add(self, target: Path) -> str:
         """Track a file or directory; returns its DVC hash (``<md5>`` or ``<md5>.dir``)."""
@@ -75,7 +125,10 @@ class DvcRepository(dg.ConfigurableResource):
         return {out["path"]: out["md5"] for out in lock["stages"][stage].get("outs", [])}
 
     def push(self) -> None:
+        """Push to the default remote (``remote_url``'s, as the settings say now, when one is configured)."""
         with self._locked():
+            if self.remote_url:
+                self._configure_remote()
             self._dvc("push", "-q")
 
     def status(self) -> str:
@@ -91,6 +144,9 @@ class DvcRepository(dg.ConfigurableResource):
         if not (self.path / ".dvc").is_dir():
             raise DvcError(f"{self.path} is not a DVC repository (no .dvc/): there is nothing to restore from here.")
         (self.path / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
+        if self.remote_url:
+            with self._locked():
+                self._configure_remote()
         # DVC 3 drops external outputs, so the object is checked out inside the repository through a throwaway
         # .dvc file and then moved; `hash: md5` marks it as a DVC 3 hash (without it DVC looks in the 2.x cache).
         with self._locked(), tempfile.TemporaryDirectory(prefix=".restore-", dir=self.path) as staging:
@@ -112,8 +168,8 @@ class DvcRepository(dg.ConfigurableResource):
             raise DvcObjectMissing(
                 f"DVC object {md5} is neither in the local cache ({self._dvc('cache', 'dir').strip()}) nor on the "
                 f"default remote ({self._default_remote()}). Push it from the workspace that produced it "
-                "(`dvc push`), or point this repository at the remote holding it "
-                f"(`dvc remote modify {DEFAULT_REMOTE} url <path>`)."
+                "(`dvc push`), or point this workspace at the remote holding it (environment.dvc.remote_url in "
+                "tuneforge.yaml, with remote_endpoint_url for an S3-compatible server)."
             ) from None
 
     def _default_remote(self) -> str:

@@ -54,7 +54,7 @@ defs = dg.Definitions.merge(
         ],
         resources={
             "workspace": Workspace(),
-            "dvc": DvcRepository(),
+            "dvc": DvcRepository(**ENVIRONMENT.dvc.model_dump()),
             "registry": ModelRegistry(),
             "compute": Compute(**ENVIRONMENT.compute),
             "data_engine": DataEngine(**ENVIRONMENT.data_engine),

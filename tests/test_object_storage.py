@@ -1,5 +1,6 @@
-"""Sources on object storage, against a real S3 server on loopback (moto's, started here): a source listed and read
-through s3fs gives the same rows and quarantine as the same files on disk."""
+"""Sources and the DVC remote on object storage, against a real S3 server on loopback (moto's, started here): a
+source listed and read through s3fs gives the same rows and quarantine as the same files on disk, and a curated
+dataset pushed to an S3 remote by one workspace is pulled byte for byte by another."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gzip
 import json
 import logging
 import re
+import shutil
 import socket
 import uuid
 from pathlib import Path
@@ -19,11 +21,15 @@ import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 
+from resources.dvc import DvcRepository
 from tuneforge.corpus.ingest import SOURCE_CONFIG, SourceError, ingest_source, list_sources, load_source_config
 from tuneforge.corpus.objectstore import ObjectStore, ObjectStoreError, StorageOptions
 from tuneforge.corpus.watch import WatchState, diff, scan
+from tuneforge.layout import Layout
 from tuneforge.monitoring.drift import read_raw_source
+from tuneforge.project import ProjectFileError, load_project
 
+REPO = Path(__file__).resolve().parents[1]
 DOC = "Object storage holds the corpus shards that a single machine's disk cannot, read as streams of lines."
 SUMMARY = "corpus shards read from object storage"
 DUMMY_SECRET = "dummy-secret-never-logged"
@@ -284,6 +290,63 @@ def test_watch_uses_etags_and_holds_back_an_unreachable_location(s3, s3_endpoint
     assert unreachable.state.files["remote"] == again.state.files["remote"]
 
 
+# --- outputs --------------------------------------------------------------------------------------------------
+
+
+def dvc_workspace(root: Path) -> Path:
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    return root
+
+
+def test_curated_dataset_pushed_to_s3_is_pulled_byte_for_byte_by_another_workspace(s3, s3_endpoint, tmp_path):
+    bucket = new_bucket(s3)
+    remote = {"remote_url": f"s3://{bucket}/dvcstore", "remote_endpoint_url": s3_endpoint,
+              "remote_region": "us-east-1"}
+    producer = DvcRepository(root=str(dvc_workspace(tmp_path / "producer")), **remote)
+    producer.ensure_initialized()
+    layout = Layout(producer.path)
+    layout.cleaned.mkdir(parents=True)
+    (layout.cleaned / "papers.jsonl").write_bytes(lines([record(i) for i in range(9)]))
+    layout.curated.mkdir(parents=True)
+    for split, count in (("train", 5), ("validation", 2), ("test", 2)):
+        (layout.curated / f"{split}.jsonl").write_bytes(lines([record(i, split) for i in range(count)]))
+    (layout.curated / "manifest.json").write_text(json.dumps({"sizes": {"train": 5}}) + "\n")
+    md5 = producer.commit("curate")["data/curated"]  # what curated_dataset does, then it pushes
+    producer.push()
+    pushed = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert len(pushed) == 5 and all(key.startswith("dvcstore/files/md5/") for key in pushed)
+
+    consumer = DvcRepository(root=str(dvc_workspace(tmp_path / "consumer")), **remote)
+    consumer.ensure_initialized()
+    restored = consumer.restore(md5, tmp_path / "consumer" / "restored")
+    assert files_of(restored) == files_of(layout.curated)
+    config = (consumer.path / ".dvc" / "config.local").read_text()
+    assert s3_endpoint in config and f"s3://{bucket}/dvcstore" in config
+    assert DUMMY_SECRET not in config and "testing" not in config
+    assert not list((consumer.path / ".dvc").glob("config")) or "testing" not in (
+        consumer.path / ".dvc" / "config").read_text()
+
+
+def files_of(directory: Path) -> dict[str, bytes]:
+    return {path.relative_to(directory).as_posix(): path.read_bytes()
+            for path in sorted(directory.rglob("*")) if path.is_file()}
+
+
+def test_dvc_remote_is_set_from_the_project_file(tmp_path):
+    (tmp_path / "tuneforge.yaml").write_text(
+        "environment:\n  dvc:\n    remote_url: s3://datasets/tuneforge\n"
+        "    remote_endpoint_url: http://127.0.0.1:9000\n")
+    assert load_project(tmp_path).environment.dvc.model_dump() == {
+        "remote_url": "s3://datasets/tuneforge", "remote_endpoint_url": "http://127.0.0.1:9000", "remote_region": ""}
+    for settings, match in (("remote_endpoint: http://x", r"environment\.dvc\.remote_endpoint: Extra inputs"),
+                            ("remote_url: /srv/dvc\n    remote_region: eu-west-1",
+                             r"environment\.dvc\.remote_region: .*applies to an s3:// remote_url only")):
+        (tmp_path / "tuneforge.yaml").write_text(f"environment:\n  dvc:\n    {settings}\n")
+        with pytest.raises(ProjectFileError, match=r"tuneforge\.yaml: " + match):
+            load_project(tmp_path)
+
+
 def test_an_object_replaced_after_its_listing_is_not_read(s3, s3_endpoint):
     bucket = new_bucket(s3)
     s3.put_object(Bucket=bucket, Key="in/a.jsonl", Body=lines([record(0)]))
@@ -297,3 +360,25 @@ def test_an_object_replaced_after_its_listing_is_not_read(s3, s3_endpoint):
     with pytest.raises(ObjectStoreError, match=rf"s3://{bucket}/in/a\.jsonl was replaced after it was listed"):
         store.open(listed)
 
+
+def test_configured_remote_is_applied_once_and_follows_the_settings(tmp_path, monkeypatch):
+    root = dvc_workspace(tmp_path / "ws")
+    calls: list[tuple[str, ...]] = []
+    run = DvcRepository._dvc
+
+    def counted(self, *args: str) -> str:
+        calls.append(args)
+        return run(self, *args)
+
+    monkeypatch.setattr(DvcRepository, "_dvc", counted)
+    DvcRepository(root=str(root), remote_url="stores/a").ensure_initialized()
+    calls.clear()
+    DvcRepository(root=str(root), remote_url="stores/a").ensure_initialized()
+    assert calls == [("config", "--local", "--list")]  # already as configured: nothing rewritten
+    DvcRepository(root=str(root), remote_url="s3://b-1/x", remote_endpoint_url="http://127.0.0.1:9").ensure_initialized()
+    DvcRepository(root=str(root), remote_url="s3://b-1/y").ensure_initialized()
+    listed = dict(line.split("=", 1) for line in run(DvcRepository(root=str(root)), "config", "--local", "--list")
+                  .splitlines())
+    assert listed == {"core.remote": "tuneforge", "remote.tuneforge.url": "s3://b-1/y"}  # the endpoint went with it
+    with pytest.raises(ValueError, match=r"remote_endpoint_url needs an s3:// remote_url"):
+        DvcRepository(root=str(root), remote_url="stores/a", remote_endpoint_url="http://127.0.0.1:9")

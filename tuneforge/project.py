@@ -7,6 +7,7 @@ Every key is optional::
       executor: local              # local (processes forked from a preloaded server) or k8s (a pod per step)
       schedule_timezone: UTC       # of the weekly retrain and nightly monitoring schedules
       compute: {mode: local, processes: 2}   # fields of the compute resource (resources/compute.py)
+      dvc: {remote_url: s3://bucket/tuneforge, remote_endpoint_url: http://minio:9000}  # where data versions go
     training: {lora_rank: 8}       # any profile setting: cleaning, split, validation, base_model, training,
     evaluation: {max_new_tokens: 96}  # evaluation, promotion, drift, retrain, instructions, default_instruction
 
@@ -43,6 +44,33 @@ class ProjectFileError(ValueError):
     """The project file cannot be used; the message names the file and the key."""
 
 
+class DvcSettings(BaseModel):
+    """Where the workspace's data versions are pushed and pulled from: fields of the dvc resource (resources/dvc.py,
+    docs/object-storage.md). Credentials are not settings: they come from the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    remote_url: str = Field("", description="The default DVC remote: a path, or s3://bucket/prefix; empty: the "
+                            "repository's default remote, else <root>/.dvcstore.")
+    remote_endpoint_url: str = Field("", description="s3:// remotes: an S3-compatible server, http(s)://host:port.")
+    remote_region: str = Field("", description="s3:// remotes: the bucket's region.")
+
+    @field_validator("remote_endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, such as http://minio.internal:9000")
+        return value
+
+    @field_validator("remote_region", "remote_endpoint_url")
+    @classmethod
+    def _s3_only(cls, value: str, info: Any) -> str:
+        url = info.data.get("remote_url", "")
+        if value and not url.startswith("s3://"):
+            raise ValueError(f"applies to an s3:// remote_url only (remote_url is {url or 'not set'!r})")
+        return value
+
+
 class Environment(BaseModel):
     """Where and how the pipeline runs, as opposed to what it computes."""
 
@@ -61,6 +89,7 @@ class Environment(BaseModel):
         default_factory=dict, description="Fields of the data engine resource: engine (local, ray), address (a Ray "
         "cluster), num_cpus, tasks_per_cpu.",
     )
+    dvc: DvcSettings = Field(default_factory=DvcSettings, description="The DVC remote data versions go to.")
     serving: dict[str, Any] = Field(
         default_factory=dict, description="Fields of the serving resource: mode (local, kubernetes), engine "
         "(tuneforge, vllm), image, gpus, workspace_claim, apply, ...",
