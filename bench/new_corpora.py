@@ -209,6 +209,17 @@ def _read(result: dict[str, Any]) -> str:
     return f"{ingested['records_read']}" + (f" ({extra})" if extra else "")
 
 
+def _paired(result: dict[str, Any]) -> str:
+    """The adapter's mean ROUGE-L difference from the base model and from lead-1, with the paired p-values."""
+    comparisons = {c["against"]: c for c in (result.get("evaluation") or {}).get("comparisons", [])
+                   if c["model"] == "candidate" and c["metric"] == METRIC}
+    if not {"base", "lead"} <= comparisons.keys():
+        return "-"
+    base, lead = comparisons["base"], comparisons["lead"]
+    return (f"{base['mean_difference']:+.1f} / {lead['mean_difference']:+.1f} "
+            f"({base['p_value']:.4g} / {lead['p_value']:.4g})")
+
+
 def _degenerate(models: dict[str, Any]) -> str:
     rates = [f"{models[label]['degenerate']['any']:.0%}" if label in models else "-" for label in ("candidate", "base")]
     return " / ".join(rates)
@@ -230,13 +241,14 @@ def _time(run: dict[str, Any]) -> str:
 
 def results_table(results: dict[str, dict[str, Any]]) -> str:
     lines = ["| shape | profile | rows read | kept by cleaning (of ingested rows) | ROUGE-L base [95% CI] | "
-             "adapter [95% CI] | lead-1 [95% CI] | degenerate: adapter / base | gate | run time |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "adapter [95% CI] | lead-1 [95% CI] | adapter vs base / vs lead-1 (paired p) | "
+             "degenerate: adapter / base | gate | run time |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for shape, result in results.items():
         models = (result.get("evaluation") or {}).get("models", {})
         lines.append(" | ".join([
             f"| {shape}", result["profile"], _read(result), _kept(result),
-            *(_figure(models, label) for label in LABELS), _degenerate(models), _gate(result),
+            *(_figure(models, label) for label in LABELS), _paired(result), _degenerate(models), _gate(result),
             _time(result["run"]) + " |",
         ]))
     return "\n".join(lines)
