@@ -6,7 +6,8 @@ read, a ``Skipped`` note for files that are not data (hidden files, README/LICEN
 pipes and devices. ``read_file`` yields a ``RawRecord`` per record and a ``Problem`` per record (or file) it cannot
 read, and fills a ``detected`` dictionary with what it chose by itself (a CSV file's delimiter and encoding, a
 workbook's sheet). Readers know nothing about field mappings; ``tuneforge.corpus.ingest`` turns raw records into
-examples.
+examples. ``read_file(..., unparsed=True)`` gives a JSONL file's lines as read (``RawLine``), for ``parse_line`` to
+parse elsewhere (an engine task): the same records and problems, in the same order.
 
 Formats, chosen by extension (or for every file by ``format:`` in ``source.yaml``):
 
@@ -42,11 +43,12 @@ import csv
 import itertools
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -81,6 +83,8 @@ FALLBACK_ENCODINGS = ("cp1252", "latin-1")
 WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 TEXT_CONTROL_BYTES = frozenset(b"\t\n\r\f\b\x1b")
+# Any byte but ASCII whitespace (what ``bytes.strip`` removes).
+_NOT_ASCII_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
 EMPTY_HINTS = {"jsonl": "empty or only blank lines", "json": "empty, or an empty array",
                "csv": "no rows, or only a header", "xlsx": "no rows, or only a header", "parquet": "0 rows",
                "text": "empty or only whitespace"}
@@ -135,10 +139,9 @@ class Problem:
         return entry if self.url is None else {**entry, "url": self.url}
 
 
-@dataclass(frozen=True)
-class RawRecord:
+class RawRecord(NamedTuple):
     """One record as read. ``line`` counts ``unit``s: lines (JSONL, CSV), items (JSON), rows (Parquet), or is
-    None for a whole-file record (plain text)."""
+    None for a whole-file record (plain text). A tuple: one is made per record, and a tuple is made fastest."""
 
     file: str
     line: int | None
@@ -156,6 +159,18 @@ class RawRecord:
         if self.raw is not None:
             return self.raw[:PREVIEW_CHARS]
         return json.dumps(self.data, ensure_ascii=False, default=str)[:PREVIEW_CHARS]
+
+
+class RawLine(NamedTuple):
+    """A JSONL line as read and not yet parsed (``parse_line`` makes it a record): ``read_file(unparsed=True)`` gives
+    these, so the parsing can run elsewhere (an engine task) while the numbering stays the file's. A tuple: made
+    once per line, it is the cheapest to make and to ship."""
+
+    file: str
+    line: int
+    offset: int  # of the line's first byte in the (decompressed) file
+    data: bytes  # without a byte-order mark; only the first bytes of a line over the limit
+    complete: bool  # False: the line is longer than max_record_bytes
 
 
 @dataclass(frozen=True)
@@ -330,18 +345,21 @@ def summary_name(document_name: str, suffix: str) -> str:
 
 
 def read_file(
-    data_file: DataFile, options: ReadOptions, detected: dict[str, str] | None = None
-) -> Iterator[RawRecord | Problem]:
+    data_file: DataFile, options: ReadOptions, detected: dict[str, str] | None = None, *, unparsed: bool = False
+) -> Iterator[RawRecord | Problem | RawLine]:
     """The file's records and problems; a file that cannot be read at all (or from some point on: a corrupt
     compressed stream) gives one ``Problem`` with line None. ``detected`` receives what the reader chose by itself,
-    such as ``{"delimiter": ";", "encoding": "cp1252"}``."""
+    such as ``{"delimiter": ";", "encoding": "cp1252"}``. With ``unparsed``, a JSONL file gives its non-blank lines
+    as ``RawLine``s instead of parsing them: ``parse_line`` turns each into the record or problem it would have
+    been, so the items, their order and the file's problems are the same."""
+    reader = _jsonl_lines if unparsed and data_file.format == "jsonl" else READERS[data_file.format]
     count = 0
     try:
         problem = _check_file(data_file)
         if problem is not None:
             yield problem
             return
-        for item in READERS[data_file.format](data_file, options):
+        for item in reader(data_file, options):
             if isinstance(item, _Detected):
                 if detected is not None:
                     detected[item.key] = item.value
@@ -436,31 +454,51 @@ def _loose_text(data: bytes) -> str:
 
 
 def _read_jsonl(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
-    name = data_file.name
+    for line in _jsonl_lines(data_file, options):
+        yield parse_line(line, options)
+
+
+def _jsonl_lines(data_file: DataFile, options: ReadOptions) -> Iterator[RawLine]:
+    """The file's lines that hold something (each gives exactly one record or ``Problem`` when parsed)."""
     with open_decompressed(data_file.path, data_file.compression) as handle:
         for line_no, offset, data, complete in _lines(handle, options.max_record_bytes):
-            if not complete:
-                yield Problem(name, line_no, "record_too_large", _too_long(line_no, options.max_record_bytes),
-                              _loose_text(data))
-                continue
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as error:
-                yield Problem(name, line_no, "invalid_utf8", _decode_error(error, data, offset), _loose_text(data))
-                continue
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as error:
-                yield Problem(name, line_no, "invalid_json", f"invalid JSON: {error.msg} at column {error.colno}",
-                              text.rstrip("\r\n"))
-                continue
-            if not isinstance(value, dict):
-                yield Problem(name, line_no, "not_an_object", f"expected a JSON object, got {type(value).__name__}",
-                              text.rstrip("\r\n"))
-                continue
-            yield RawRecord(name, line_no, value, raw=text.rstrip("\r\n")[:PREVIEW_CHARS])
+            if not complete or not _blank(data):
+                yield RawLine(data_file.name, line_no, offset, data, complete)
+
+
+def _blank(data: bytes) -> bool:
+    """Whether a whole line is only whitespace, as ``str.strip`` sees it once decoded (a line that cannot be decoded
+    is not blank: it is a ``Problem``)."""
+    first = _NOT_ASCII_SPACE.search(data)
+    if first is None:
+        return True
+    if 0x21 <= data[first.start()] <= 0x7E:  # a visible ASCII character: the common case, decided without decoding
+        return False
+    try:
+        return not data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return False
+
+
+def parse_line(line: RawLine, options: ReadOptions) -> RawRecord | Problem:
+    """One JSONL line's record, or the ``Problem`` that quarantines it."""
+    name, line_no, data = line.file, line.line, line.data
+    if not line.complete:
+        return Problem(name, line_no, "record_too_large", _too_long(line_no, options.max_record_bytes),
+                       _loose_text(data))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return Problem(name, line_no, "invalid_utf8", _decode_error(error, data, line.offset), _loose_text(data))
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        return Problem(name, line_no, "invalid_json", f"invalid JSON: {error.msg} at column {error.colno}",
+                       text.rstrip("\r\n"))
+    if not isinstance(value, dict):
+        return Problem(name, line_no, "not_an_object", f"expected a JSON object, got {type(value).__name__}",
+                       text.rstrip("\r\n"))
+    return RawRecord(name, line_no, value, raw=text.rstrip("\r\n")[:PREVIEW_CHARS])
 
 
 def _read_json(data_file: DataFile, options: ReadOptions) -> Iterator[RawRecord | Problem]:
