@@ -13,7 +13,6 @@ for duplicates); the returned :class:`~tuneforge.corpus.funnel.Funnel` counts th
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ import numpy as np
 
 from tuneforge.atomic import AtomicFile
 from tuneforge.corpus import dedup
-from tuneforge.corpus.engines import Engine, EngineConfig, open_engine
+from tuneforge.corpus.engines import Engine, EngineConfig, open_engine, workers_for
 from tuneforge.corpus.funnel import Funnel, Step
 from tuneforge.corpus.language import identify
 from tuneforge.corpus.lengths import LengthBounds, source_bounds
@@ -46,8 +45,6 @@ TEXT_STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
 )
 STEPS = (*(name for name, _ in TEXT_STEPS), "pair_checks", "language", "quality", "pii", "exact_dedup", "near_dedup")
 CHUNK_ROWS = 1000
-# Below this input size, starting worker processes costs more than it saves.
-PARALLEL_MIN_BYTES = 16 << 20
 
 
 @dataclass
@@ -79,7 +76,7 @@ def clean_file(
     engine (1 runs in this process); ``engine`` may send the chunks to Ray instead, for the same bytes out;
     ``progress`` is called with the rows done after each chunk."""
     engine = engine or EngineConfig()
-    with open_engine(engine, _workers(rows_path, config, workers)) as runner:
+    with open_engine(engine, workers_for(rows_path.stat().st_size, config.workers, workers)) as runner:
         runner.warm(_load_detectors, config.pii)
         bounds = source_bounds(rows_path, config)  # meanwhile the workers load their detectors
         config = bounds.apply(config)
@@ -254,14 +251,6 @@ def _split_spool(spool_path: Path, duplicates: dict[int, dedup.Duplicate], kept,
             row = json.loads(line)
             ids[index] = row["id"]
             rejected.write(_dump({**row, **duplicate.fields(ids)}))
-
-
-def _workers(rows_path: Path, config: CleaningConfig, workers: int | None) -> int:
-    if workers is not None:
-        return max(1, workers)
-    if rows_path.stat().st_size < PARALLEL_MIN_BYTES:
-        return 1
-    return config.workers or os.cpu_count() or 1
 
 
 def _chunks(rows_path: Path) -> Iterator[list[str]]:

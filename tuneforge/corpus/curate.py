@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,8 @@ import numpy as np
 
 from tuneforge.atomic import AtomicFile, write_text_atomically
 from tuneforge.corpus import dedup
-from tuneforge.corpus.clean import PARALLEL_MIN_BYTES
 from tuneforge.corpus.decontaminate import HeldOutNgrams
-from tuneforge.corpus.engines import Engine, EngineConfig, open_engine
+from tuneforge.corpus.engines import Engine, EngineConfig, open_engine, workers_for
 from tuneforge.corpus.funnel import Funnel
 from tuneforge.corpus.records import SPLITS
 from tuneforge.corpus.rowfiles import RowFiles
@@ -56,7 +54,7 @@ def curate_sources(
     engine = engine or EngineConfig()
     with (
         RowFiles(list(cleaned.values())) as rows,
-        open_engine(engine, _local_workers(list(cleaned.values()), cleaning)) as runner,
+        open_engine(engine, workers_for(_size(cleaned.values()), cleaning.workers)) as runner,
         tempfile.TemporaryDirectory(dir=out_dir, prefix=".curate-") as tmp,
     ):
         finder = ShardedDuplicateFinder(runner.key_shards(Path(tmp), engine.dedup_shards))
@@ -114,10 +112,8 @@ def batch_keys(lines: list[str], split: SplitConfig, cleaning: CleaningConfig
     return splits, keys, dedup.band_keys(shingle_sets, bands=cleaning.minhash_bands, rows=cleaning.minhash_rows)
 
 
-def _local_workers(paths: list[Path], cleaning: CleaningConfig) -> int:
-    if sum(path.stat().st_size for path in paths) < PARALLEL_MIN_BYTES:
-        return 1
-    return cleaning.workers or os.cpu_count() or 1
+def _size(paths: Iterable[Path]) -> int:
+    return sum(path.stat().st_size for path in paths)
 
 
 def _rows_of(

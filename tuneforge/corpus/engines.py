@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from tuneforge.corpus.shards import FileShards, RayShards
 
 ENGINES = ("local", "ray")
+# Below this much input, starting worker processes costs more than they save (for cleaning's per-row work; a stage
+# with lighter rows passes a higher bar to ``workers_for``).
+PARALLEL_MIN_BYTES = 16 << 20
 
 
 class EngineConfig(BaseModel):
@@ -131,6 +134,18 @@ class RayTasks:
 
     def key_shards(self, directory: Path, count: int) -> RayShards:
         return RayShards(self._ray, count)
+
+
+def workers_for(input_bytes: int, configured: int = 0, override: int | None = None,
+                  minimum_bytes: int = PARALLEL_MIN_BYTES) -> int:
+    """The processes the local engine uses for ``input_bytes`` of input: ``override`` when given (1: this process);
+    none below ``minimum_bytes``, where starting them costs more than they save; else ``configured`` (0: one per
+    CPU)."""
+    if override is not None:
+        return max(1, override)
+    if input_bytes < minimum_bytes:
+        return 1
+    return configured or os.cpu_count() or 1
 
 
 @contextlib.contextmanager
