@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 @contextmanager
@@ -38,6 +39,11 @@ class AtomicFile:
         self._handle = os.fdopen(fd, mode, buffering=1 << 20, **({"encoding": "utf-8"} if mode == "w" else {}))
         self.write = self._handle.write
         self.writelines = self._handle.writelines
+
+    def read_back(self) -> BinaryIO:
+        """What was written so far, opened for reading (in binary)."""
+        self._handle.flush()
+        return self._tmp.open("rb")
 
     def commit(self) -> None:
         self._handle.close()

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -317,6 +317,12 @@ class ObjectPath:
 
     def with_name(self, name: str) -> ObjectPath:
         return ObjectPath(self.store, self._siblings.get(name), str(self._pure.with_name(name)), self._siblings)
+
+    def with_siblings(self, names: Iterable[str]) -> ObjectPath:
+        """This object, knowing of the objects beside it only those named: what a task that reads it is shipped,
+        rather than the whole listing."""
+        return ObjectPath(self.store, self.info, self._name,
+                          {name: self._siblings[name] for name in names if name in self._siblings})
 
     def is_file(self) -> bool:
         return self.info is not None

@@ -1,10 +1,13 @@
-"""Duplicate finding with its state sharded by key: no process holds every row's keys.
+"""State sharded by key, so no process holds every row's keys: the dedup keys of cleaning and curation, and the
+ids of ingestion (``tuneforge.corpus.firsts``).
 
-Each chunk's exact keys and MinHash band keys are partitioned by key into ``count`` shards as they arrive (a
-shuffle): to files on this machine, or to Ray's object store. Afterwards each shard is processed on its own, one at
-a time here or as parallel Ray tasks: a shard holds every row that shares a key with any of its rows, so the exact
-duplicates and the LSH candidate pairs found shard by shard are exactly those found over all rows at once. Only the
-results travel back: removed rows and candidate pairs, which the caller clusters (``dedup.cluster_pairs``) in the
+Records of uint64 columns are partitioned by a key into ``count`` shards as they arrive (``scatter``: a shuffle), to
+files on this machine (``FileShards``) or to Ray's object store (``RayShards``); afterwards ``map`` runs a function on
+each shard's records on its own, one shard at a time here or as parallel Ray tasks. Only the results travel back.
+
+Duplicate finding: each chunk's exact keys and MinHash band keys are scattered by key. A shard holds every row that
+shares a key with any of its rows, so the exact duplicates and the LSH candidate pairs found shard by shard are
+exactly those found over all rows at once. The caller clusters the candidate pairs (``dedup.cluster_pairs``) in the
 same order as :class:`~tuneforge.corpus.dedup.DuplicateFinder`, so both give the same duplicates.
 """
 
@@ -19,8 +22,9 @@ import numpy as np
 
 from tuneforge.corpus.dedup import Duplicate, Verifier, cluster_pairs
 
-EXACT, BANDS = "exact", "bands"
-COLUMNS = {EXACT: 2, BANDS: 3}  # exact: key, row; bands: band, key, row
+EXACT, BANDS, IDS = "exact", "bands", "ids"
+# exact: key, row; bands: band, key, row; ids: the columns tuneforge.corpus.firsts.FIELDS names
+COLUMNS = {EXACT: 2, BANDS: 3, IDS: 11}
 DEFAULT_SHARDS = 16
 # A shard's records are put into Ray's object store in parts of about this size: few enough objects for a shard's
 # task to take them all as arguments, small enough that the driver's buffers stay small.
@@ -45,6 +49,22 @@ class FileShards:
         for shard in range(self.count):
             path = self._path(kind, shard)
             records = np.fromfile(path, dtype=np.uint64) if path.exists() else np.zeros(0, dtype=np.uint64)
+            yield function(records.reshape(-1, COLUMNS[kind]), *args)
+
+
+class MemoryShards:
+    """Shards as arrays in this process: for an input small enough that its keys are few (a small source's ids)."""
+
+    def __init__(self, count: int = 1) -> None:
+        self.count = count
+        self._parts: dict[str, list[list[np.ndarray]]] = {kind: [[] for _ in range(count)] for kind in COLUMNS}
+
+    def append(self, kind: str, shard: int, records: np.ndarray) -> None:
+        self._parts[kind][shard].append(records.astype(np.uint64, copy=False))
+
+    def map(self, function: Callable[..., Any], kind: str, *args: Any) -> Iterator[Any]:
+        for parts in self._parts[kind]:
+            records = np.concatenate(parts) if parts else np.zeros((0, COLUMNS[kind]), dtype=np.uint64)
             yield function(records.reshape(-1, COLUMNS[kind]), *args)
 
 
@@ -86,6 +106,16 @@ def _process_parts(function: Callable[..., Any], columns: int, shared: int, *val
     return function(records.reshape(-1, columns), *args)
 
 
+def scatter(shards: FileShards | MemoryShards | RayShards, kind: str, records: np.ndarray, keys: np.ndarray) -> None:
+    """Append each record to the shard its key falls in (``key % count``), keeping their order within a shard."""
+    shard_of = (keys % np.uint64(shards.count)).astype(np.int64)
+    order = np.argsort(shard_of, kind="stable")
+    bounds = np.searchsorted(shard_of[order], np.arange(shards.count + 1))
+    for shard in range(shards.count):
+        if bounds[shard] < bounds[shard + 1]:
+            shards.append(kind, shard, records[order[bounds[shard]:bounds[shard + 1]]])
+
+
 class ShardedDuplicateFinder:
     """:class:`~tuneforge.corpus.dedup.DuplicateFinder`'s interface and results, with the keys in shards."""
 
@@ -99,22 +129,14 @@ class ShardedDuplicateFinder:
         if len(exact_keys) != len(bands):
             raise ValueError(f"{len(exact_keys)} exact keys but {len(bands)} band-key rows")
         rows = np.arange(self.rows, self.rows + len(exact_keys), dtype=np.uint64)
-        self._scatter(EXACT, np.stack([exact_keys, rows], axis=1), exact_keys)
+        scatter(self.shards, EXACT, np.stack([exact_keys, rows], axis=1), exact_keys)
         if bands.size:
             count = bands.shape[1]
             # Band-major, so within a band the rows stay in input order across chunks.
             band_ids = np.repeat(np.arange(count, dtype=np.uint64), len(rows))
             keys = bands.T.reshape(-1)
-            self._scatter(BANDS, np.stack([band_ids, keys, np.tile(rows, count)], axis=1), keys)
+            scatter(self.shards, BANDS, np.stack([band_ids, keys, np.tile(rows, count)], axis=1), keys)
         self.rows += len(exact_keys)
-
-    def _scatter(self, kind: str, records: np.ndarray, keys: np.ndarray) -> None:
-        shard_of = (keys % np.uint64(self.shards.count)).astype(np.int64)
-        order = np.argsort(shard_of, kind="stable")
-        bounds = np.searchsorted(shard_of[order], np.arange(self.shards.count + 1))
-        for shard in range(self.shards.count):
-            if bounds[shard] < bounds[shard + 1]:
-                self.shards.append(kind, shard, records[order[bounds[shard]:bounds[shard + 1]]])
 
     def find(self, verify: Verifier) -> dict[int, Duplicate]:
         duplicates: dict[int, Duplicate] = {}
