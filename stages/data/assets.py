@@ -33,12 +33,15 @@ with warnings.catch_warnings():
 
 
 @dg.asset(partitions_def=sources, group_name="data", kinds={"dvc"}, pool="dvc")
-def raw_corpus(context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository) -> dg.MaterializeResult:
-    """Files a user placed under ``data/raw/<source>/``, parsed into canonical rows; every record that cannot be
-    read or mapped is quarantined with its file, line and reason."""
+def raw_corpus(
+    context: dg.AssetExecutionContext, workspace: Workspace, dvc: DvcRepository, data_engine: DataEngine
+) -> dg.MaterializeResult:
+    """Files a user placed under ``data/raw/<source>/``, parsed into canonical rows on the data engine; every record
+    that cannot be read or mapped is quarantined with its file, line and reason."""
     layout = workspace.layout
     dvc.ensure_initialized()
-    report = corpus_stages.ingest(layout, context.partition_key, workspace.load_profile())
+    report = corpus_stages.ingest(layout, context.partition_key, workspace.load_profile(),
+                                  engine=data_engine.prepare(layout.root, layout.deployments))
     raw_hash = dvc.add(layout.raw / context.partition_key)
     dvc.commit("ingest")
     rows_path, quarantine_path = report.outputs[:2]

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     for source in sources:
         if args.stage == "ingest":
-            report = stages.ingest(layout, source, profile)
+            report = stages.ingest(layout, source, profile, engine=engine)
         else:
             report = stages.clean(layout, source, profile, engine=engine)
         print(f"{args.stage} {source}: {_summary(report.figures)}")

@@ -34,13 +34,15 @@ class StageReport:
     figures: dict[str, Any]
 
 
-def ingest(layout: Layout, source: str, profile: Profile) -> StageReport:
+def ingest(layout: Layout, source: str, profile: Profile, engine: EngineConfig | None = None) -> StageReport:
+    """``engine`` says where the records are parsed and mapped (the same bytes out on any); locally, a large source
+    uses ``cleaning.workers`` processes."""
     check_source_name(source)
     rows_path = layout.ingested / f"{source}.jsonl"
     quarantine_path = layout.ingested / f"{source}.quarantine.jsonl"
     report = ingest_source(
         layout.raw / source, rows_path, quarantine_path, max_bad_share=profile.cleaning.max_bad_share,
-        tombstones=Tombstones.load(layout.tombstones),
+        tombstones=Tombstones.load(layout.tombstones), engine=engine, large_source_workers=profile.cleaning.workers,
     )
     figures = report.as_dict()
     report_path = _write_report(layout.ingested / f"{source}.report.json", figures)
