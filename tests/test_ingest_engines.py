@@ -241,7 +241,7 @@ def test_a_source_on_object_storage_reads_the_same_on_ray_its_tasks_reading_the_
 
     for name, value in AWS_ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(ingest_module, "TASK_READ_BYTES", 2000)  # the uncompressed objects but part-0.jsonl: read by tasks
+    monkeypatch.setattr(ingest_module, "TASK_READ_BYTES", 2000)  # uncompressed objects but part-0.jsonl: by tasks
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
