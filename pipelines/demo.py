@@ -24,7 +24,7 @@ from stages.evaluation.assets import PROMOTION_GATE, evaluation_report
 from stages.evaluation.promotion import promoted_model
 from stages.model.jobs import model_lifecycle_job
 from tuneforge.corpus.aclsum import place_aclsum
-from tuneforge.corpus.ingest import require_sources
+from tuneforge.corpus.sources import require_sources
 from tuneforge.experiments import DEFAULT_EXPERIMENT
 from tuneforge.layout import Layout
 from tuneforge.project import load_project

@@ -14,12 +14,11 @@ import pytest
 import zstandard
 
 from tuneforge.corpus import readers
-from tuneforge.corpus.ingest import (
+from tuneforge.corpus.ingest import IngestReport, ingest_source
+from tuneforge.corpus.sources import (
     SOURCE_CONFIG,
-    IngestReport,
     SourceError,
     check_source_name,
-    ingest_source,
     list_sources,
     require_sources,
     source_cleaning,

@@ -20,9 +20,10 @@ import pytest
 from tuneforge.corpus import firsts, readers
 from tuneforge.corpus import ingest as ingest_module
 from tuneforge.corpus.engines import EngineConfig
-from tuneforge.corpus.ingest import SOURCE_CONFIG, ingest_source
+from tuneforge.corpus.ingest import ingest_source
 from tuneforge.corpus.records import Example
 from tuneforge.corpus.shards import FileShards, MemoryShards
+from tuneforge.corpus.sources import SOURCE_CONFIG
 from tuneforge.governance.tombstones import Tombstones, tombstone_for
 
 DOC = "Sharded state keeps the ingestion of a corpus beyond one machine exactly as it was on one."

@@ -22,8 +22,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from resources.dvc import DvcRepository
-from tuneforge.corpus.ingest import SOURCE_CONFIG, SourceError, ingest_source, list_sources, load_source_config
+from tuneforge.corpus.ingest import ingest_source
 from tuneforge.corpus.objectstore import ObjectStore, ObjectStoreError, StorageOptions
+from tuneforge.corpus.sources import SOURCE_CONFIG, SourceError, list_sources, load_source_config
 from tuneforge.corpus.watch import WatchState, diff, scan
 from tuneforge.layout import Layout
 from tuneforge.monitoring.drift import read_raw_source

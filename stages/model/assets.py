@@ -8,8 +8,8 @@ from resources import Compute, ModelRegistry, Workspace
 from resources.compute import GPU_POOL
 from stages.data.assets import curated_data_version, curated_dataset
 from stages.model.launchpad import overrides_config
-from tuneforge.corpus.ingest import source_instruction
 from tuneforge.corpus.records import read_examples
+from tuneforge.corpus.sources import source_instruction
 from tuneforge.experiments import config_hash, load_experiments
 from tuneforge.fingerprint import changed_inputs, fingerprint
 from tuneforge.hashing import file_digest

@@ -1,34 +1,8 @@
 """Read a raw source directory (``data/raw/<source>/``) into canonical examples, streaming.
 
-A source is a directory of data files, read recursively in sorted order; the format follows the extension:
-``.jsonl`` (one JSON object per line: the streaming format, use it for big sources), ``.json`` (an array of
-objects, or one object; loaded whole), ``.csv`` (a header row, then one record per row), ``.xlsx`` (one sheet: a
-header row, then one record per row), ``.parquet`` (read in batches) and ``.txt`` (one document per file, its
-summary in ``<stem>.summary.txt`` beside it, its id the file's path without the extension). ``.jsonl``, ``.json``
-and ``.csv`` files may be compressed (``part-0.jsonl.gz``, ``.bz2``, ``.zst``) and are decompressed as they are
-read. Records carry the fields ``document`` and ``summary`` and optionally ``id`` and ``group``; other names, nested
-fields and the format are set in a ``source.yaml`` beside the files. SciTLDR-A, for example, keeps each abstract as
-a list of sentences and several reference summaries per paper::
-
-    fields:            # canonical name: the name in your files (a dotted path reaches into objects: meta.title)
-      document: source # a string, or a list of strings joined with spaces
-      summary: target  # a string, or a list: the first is the training target, all are kept as references
-      id: paper_id     # a string or an integer; without it the id is a hash of document and summary
-      group: paper_id  # rows of one group stay in one split; defaults to the id
-    format: jsonl      # optional: read every file in this format (jsonl, json, csv, parquet, text)
-    text:
-      summary_suffix: .summary.txt   # plain text only: where a document's summary is
-    csv:               # optional; without these each file's delimiter and encoding are detected (and reported)
-      delimiter: ";"   # one character
-      encoding: latin-1  # any ASCII-compatible codec Python knows: utf-8, cp1252, latin-1...
-    xlsx:
-      sheet: Data      # optional: the sheet to read (default: the first)
-
-The files may also live on object storage: ``location: s3://bucket/prefix/`` (with optional ``storage_options:``
-such as ``endpoint_url`` for an S3-compatible server; credentials come from the environment, never from this file)
-makes the directory hold only its ``source.yaml`` while the objects under the location are listed and read, streaming,
-by the same readers, with the same quarantine entries (each also naming the object's URL) and reports (which also
-name the location and each data object's ETag). See ``tuneforge.corpus.objectstore`` and docs/object-storage.md.
+What a source is and how its ``source.yaml`` configures it is in ``tuneforge.corpus.sources``; how a record's fields
+become an example, in ``tuneforge.corpus.mapping``. This module reads every record of a source and writes each one
+either as a row or as a quarantine entry.
 
 Nothing is dropped silently. A record that cannot be read or mapped goes to the quarantine file, one JSON object
 per line: ``{"file", "line", "reason", "detail", "record"}`` (``line`` is null for a whole file: empty, binary, a
@@ -66,54 +40,39 @@ into place.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import hashlib
 import json
-import os
 import pickle
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tuneforge.atomic import AtomicFile
 from tuneforge.corpus import firsts, readers
 from tuneforge.corpus.engines import Engine, EngineConfig, InProcess, open_engine, workers_for
-from tuneforge.corpus.objectstore import (
-    CREDENTIAL_KEYS,
-    CREDENTIALS_HINT,
-    ObjectPath,
-    ObjectStore,
-    ObjectStoreError,
-    StorageOptions,
-    normalized_location,
-)
-from tuneforge.corpus.readers import (
-    DEFAULT_SUMMARY_SUFFIX,
-    MAX_RECORD_BYTES,
-    DataFile,
-    Entry,
-    Problem,
-    RawRecord,
-    ReadOptions,
-    Skipped,
-)
-from tuneforge.corpus.records import Example, stable_id
+from tuneforge.corpus.mapping import has_id, to_example
+from tuneforge.corpus.objectstore import ObjectPath, ObjectStore, ObjectStoreError
+from tuneforge.corpus.readers import MAX_RECORD_BYTES, DataFile, Entry, Problem, RawRecord, ReadOptions, Skipped
+from tuneforge.corpus.records import Example
 from tuneforge.corpus.shards import MemoryShards
+from tuneforge.corpus.sources import (
+    SOURCE_CONFIG,
+    SUPPORTED,
+    FieldMapping,
+    SourceError,
+    check_source_dir,
+    load_source_config,
+    object_store,
+    read_options,
+    source_entries,
+)
 from tuneforge.governance.tombstones import Tombstones
-from tuneforge.profiles import CleaningConfig
 
-SOURCE_CONFIG = readers.CONFIG_NAME
-CANONICAL_FIELDS = ("id", "group", "document", "summary")
-REQUIRED_FIELDS = ("document", "summary")
-SUPPORTED = ".jsonl, .json, .csv, .xlsx, .parquet or .txt"
 # Quarantine entries that are notes rather than bad records: they do not count toward max_bad_share.
 NOTED_REASONS = frozenset({"empty_file", "duplicate_record"})
 # Ingestion on the engine (``ingest_source``): a task maps about this many records, or this much input; a source
@@ -125,429 +84,7 @@ PARALLEL_MIN_BYTES = 64 << 20
 TASK_READ_BYTES = 4 << 20
 COPY_BYTES = 1 << 20  # rows are copied from one file to the other in blocks of this size
 RECORD_BYTES = 1024  # what a record read without its text (Parquet, a workbook) counts for in a piece
-SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-__all__ = ["MAX_RECORD_BYTES", "NOTED_REASONS", "SOURCE_CONFIG", "IngestReport", "SourceConfig", "SourceError",
-           "check_source_name", "ingest_source", "list_sources", "load_source_config", "object_store", "read_options",
-           "require_sources", "source_cleaning", "source_entries", "to_example"]
-
-
-class SourceError(ValueError):
-    """A raw source that cannot be used at all; the message says what is wrong, where, and how to fix it."""
-
-
-# --- source.yaml ----------------------------------------------------------------------------------------------
-
-
-class FieldMapping(BaseModel):
-    """Canonical field name -> the name (or dotted path) in the source's files."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field("id", min_length=1)
-    group: str = Field("group", min_length=1)
-    document: str = Field("document", min_length=1)
-    summary: str = Field("summary", min_length=1)
-
-
-class TextSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    summary_suffix: str = Field(DEFAULT_SUMMARY_SUFFIX, min_length=2)
-
-    @field_validator("summary_suffix")
-    @classmethod
-    def _names_a_sidecar(cls, value: str) -> str:
-        if "/" in value or value == ".txt":
-            raise ValueError("must be a file-name ending other than '.txt', such as '.summary.txt'")
-        return value
-
-
-class CsvSettings(BaseModel):
-    """CSV files' delimiter and encoding; one left out is detected per file, and reported."""
-
-    model_config = ConfigDict(extra="forbid")
-    delimiter: str | None = Field(None, min_length=1, max_length=1)
-    encoding: str | None = None
-
-    @field_validator("delimiter", mode="before")
-    @classmethod
-    def _escaped_tab(cls, value: Any) -> Any:
-        return "\t" if value == "\\t" else value  # delimiter: '\t' (single-quoted YAML keeps the backslash)
-
-    @field_validator("delimiter")
-    @classmethod
-    def _separates_fields(cls, value: str | None) -> str | None:
-        if value is not None and (value in "\"\r\n" or value.isalnum()):
-            raise ValueError("must be one character other than a quote, a line break, a letter or a digit, "
-                             "such as ';' or '\\t'")
-        return value
-
-    @field_validator("encoding")
-    @classmethod
-    def _ascii_compatible(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            name = codecs.lookup(value).name
-        except LookupError:
-            raise ValueError(f"unknown encoding {value!r}; use e.g. utf-8, cp1252 or latin-1") from None
-        sample = b"\n,;\t|\"abcXYZ019"
-        try:
-            compatible = sample.decode(name) == sample.decode("ascii")
-        except (UnicodeDecodeError, LookupError):  # LookupError: a bytes-to-bytes codec such as 'hex'
-            compatible = False
-        if not compatible:
-            raise ValueError(f"{value!r} is not ASCII-compatible (as UTF-16 and UTF-32 are not); convert the file "
-                             "to UTF-8, e.g. with iconv")
-        return name
-
-
-class XlsxSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sheet: str | None = Field(None, min_length=1)  # None: the first sheet
-
-
-class SourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    fields: FieldMapping = FieldMapping()
-    # Not xlsx: workbooks always carry their extension, and the override is for files whose extension misleads.
-    format: Literal["jsonl", "json", "csv", "parquet", "text"] | None = None
-    text: TextSettings = TextSettings()
-    csv: CsvSettings = CsvSettings()
-    xlsx: XlsxSettings = XlsxSettings()
-    instruction: str | None = Field(
-        None, min_length=1, description="What the model is asked to do with this source's documents; the project's "
-        "instructions.<source> (tuneforge.yaml) wins over it, and it wins over default_instruction.",
-    )
-    cleaning: dict[str, Any] = Field(
-        default_factory=dict, description="Cleaning settings for this source only, over the project's (any key of "
-        "the cleaning section, e.g. min_summary_words or languages).",
-    )
-    location: str | None = Field(
-        None, description="Where the source's files are, when not beside this file: an object-storage prefix such as "
-        "s3://bucket/prefix/ (tuneforge.corpus.objectstore).",
-    )
-    storage_options: StorageOptions = Field(
-        default_factory=StorageOptions, description="How to reach the location's server (endpoint_url, region, ...); "
-        "credentials come from the environment.",
-    )
-
-    @field_validator("location")
-    @classmethod
-    def _object_storage_url(cls, value: str | None) -> str | None:
-        return None if value is None else normalized_location(value)
-
-    @model_validator(mode="after")
-    def _options_need_a_location(self) -> SourceConfig:
-        if "storage_options" in self.model_fields_set and self.location is None:
-            raise ValueError("storage_options is set but location is not: name the files' location "
-                             "(location: s3://bucket/prefix/)")
-        return self
-
-    @field_validator("cleaning")
-    @classmethod
-    def _cleaning_settings(cls, overrides: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(overrides) - set(CleaningConfig.model_fields))
-        if unknown:
-            raise ValueError(f"unknown cleaning setting(s) {', '.join(unknown)} (allowed: "
-                             f"{', '.join(CleaningConfig.model_fields)})")
-        try:
-            CleaningConfig.model_validate(overrides)
-        except ValidationError as error:
-            raise ValueError("; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}"
-                                       for item in error.errors())) from None
-        return overrides
-
-    def cleaning_over(self, project: CleaningConfig, path: Path) -> CleaningConfig:
-        """The project's cleaning settings with this source's overrides; ``SourceError`` naming ``path``."""
-        if not self.cleaning:
-            return project
-        try:
-            return CleaningConfig.model_validate({**project.model_dump(), **self.cleaning})
-        except ValidationError as error:
-            raise SourceError(f"{path}: the cleaning settings conflict with the project's: "
-                              f"{'; '.join(item['msg'] for item in error.errors())}") from None
-
-
-ALLOWED_KEYS = {(): ("fields", "format", "text", "csv", "xlsx", "instruction", "cleaning", "location",
-                     "storage_options"),
-                ("fields",): CANONICAL_FIELDS, ("text",): ("summary_suffix",), ("csv",): ("delimiter", "encoding"),
-                ("xlsx",): ("sheet",), ("storage_options",): tuple(StorageOptions.model_fields)}
-
-
-def source_cleaning(raw_dir: Path, source: str, project: CleaningConfig) -> CleaningConfig:
-    """The cleaning settings of ``source``: the project's, with its ``source.yaml``'s ``cleaning`` overrides."""
-    source_dir = raw_dir / source
-    if not source_dir.is_dir():
-        return project
-    return load_source_config(source_dir).cleaning_over(project, source_dir / SOURCE_CONFIG)
-
-
-def source_instruction(raw_dir: Path, source: str) -> str | None:
-    """The ``instruction`` of ``raw_dir/<source>/source.yaml``, if the source is there and sets one."""
-    source_dir = raw_dir / source
-    return load_source_config(source_dir).instruction if source_dir.is_dir() else None
-
-
-def load_source_config(source_dir: Path) -> SourceConfig:
-    """The source's ``source.yaml`` (defaults when there is none); ``SourceError`` naming the bad key otherwise."""
-    path = source_dir / SOURCE_CONFIG
-    if not path.exists():
-        return SourceConfig()
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as error:
-        raise SourceError(f"{path} is not valid UTF-8 YAML: {error}") from error
-    if config is None:
-        return SourceConfig()
-    if not isinstance(config, dict):
-        raise SourceError(f"{path} must be a mapping with the keys {', '.join(ALLOWED_KEYS[()])}, not a "
-                          f"{type(config).__name__}")
-    try:
-        return SourceConfig.model_validate(config)
-    except ValidationError as error:
-        # Not chained: pydantic's own message repeats the values, and one could be a credential written by mistake.
-        raise SourceError(f"{path}: {'; '.join(_config_problem(item) for item in error.errors())}") from None
-
-
-def _config_problem(item: Any) -> str:
-    location = tuple(str(part) for part in item["loc"])
-    key = ".".join(location)
-    message = item["msg"].removeprefix("Value error, ")
-    if not key:
-        return message  # a rule over several keys
-    if item["type"] == "extra_forbidden":
-        if location[:1] == ("storage_options",) and location[-1].lower() in CREDENTIAL_KEYS:
-            return f"key {key!r}: credentials are never read from {SOURCE_CONFIG}; {CREDENTIALS_HINT}"
-        allowed = ALLOWED_KEYS.get(location[:-1], ())
-        return f"unknown key {key!r} (allowed: {', '.join(allowed)})"
-    return f"key {key!r}: {message}"
-
-
-# --- sources --------------------------------------------------------------------------------------------------
-
-
-def check_source_name(name: str) -> str:
-    """``name`` if it is a plain directory name that keeps the source inside ``data/raw``; ``SourceError`` if not."""
-    if not name:
-        why = "it is empty"
-    elif "/" in name or "\\" in name or name in (".", ".."):
-        why = "it is a path, which could lead outside data/raw"
-    elif name.startswith("."):
-        why = "it starts with '.' (hidden, or a path such as '..')"
-    elif not SOURCE_NAME.fullmatch(name):
-        why = "it has characters other than letters, digits, '.', '_' and '-' (or is over 100 characters)"
-    else:
-        return name
-    raise SourceError(f"Source name {name!r} is not allowed: {why}. Name the directory under data/raw/ with letters, "
-                      "digits, '.', '_' and '-' (starting with a letter or digit).")
-
-
-def list_sources(raw_dir: Path) -> list[str]:
-    """Source names: the sub-directories of ``raw_dir`` that hold at least one data file (any supported format)."""
-    if not raw_dir.is_dir():
-        return []
-    return sorted(path.name for path in raw_dir.iterdir()
-                  if path.is_dir() and not path.name.startswith(".") and _holds_data(path))
-
-
-def _holds_data(source_dir: Path) -> bool:
-    """Data files in the directory, or a location they are at (not contacted here: listing stays cheap)."""
-    try:
-        config = load_source_config(source_dir)
-    except SourceError:
-        config = None  # listed if it has data files; ingesting it then reports the config error
-    if config is not None and config.location:
-        return True
-    format_override = config.format if config else None
-    return readers.has_data_files(source_dir, format_override)
-
-
-def require_sources(raw_dir: Path) -> list[str]:
-    sources = list_sources(raw_dir)
-    if not sources:
-        state = "does not exist" if not raw_dir.exists() else f"has no source directories with {SUPPORTED} files"
-        raise SourceError(
-            f"{raw_dir} {state}. Put each source's files under {raw_dir}/<source>/ "
-            "(fields: document, summary; optional id, group), or run `make demo` to place the embedded ACLSum corpus."
-        )
-    return sources
-
-
-def _check_source_dir(source_dir: Path) -> str:
-    source = check_source_name(source_dir.name)
-    if ".." in source_dir.parts:
-        raise SourceError(f"Source path {source_dir} contains '..'; pass data/raw/<source> with a plain source name.")
-    if not source_dir.is_dir():
-        raise SourceError(f"Source directory {source_dir} does not exist; create it and put {SUPPORTED} files in it.")
-    raw_root, real = Path(os.path.realpath(source_dir.parent)), Path(os.path.realpath(source_dir))
-    if real == raw_root or not real.is_relative_to(raw_root):
-        raise SourceError(f"Source directory {source_dir} is a symlink to {real}, outside {raw_root}; copy the data "
-                          f"into {source_dir} instead.")
-    return source
-
-
-# --- mapping --------------------------------------------------------------------------------------------------
-
-
-class _BadField(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
-
-
-_MISSING = object()
-IDENTITY = FieldMapping()
-
-
-def to_example(record: RawRecord, mapping: FieldMapping, source: str) -> Example | Problem:
-    """The canonical example for one raw record, or the ``Problem`` that sends it to the quarantine."""
-    if record.canonical:
-        mapping = IDENTITY
-    try:
-        document = _document(_required(record.data, mapping.document, "document"), mapping.document)
-        summary, references = _summary(_required(record.data, mapping.summary, "summary"), mapping.summary)
-        key = _optional_key(record.data, mapping.id, "id")
-        group = _optional_key(record.data, mapping.group, "group")
-    except _BadField as bad:
-        return Problem(record.file, record.line, bad.reason, record.label + bad.detail, record.preview())
-    key = key or stable_id(source, document, summary)
-    return Example(id=f"{source}/{key}", source=source, group=group or key, document=document, summary=summary,
-                   references=references)
-
-
-_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
-
-
-def _row_line(example: Example) -> bytes:
-    return _ROW_ENCODER.encode(example.model_dump()).encode("utf-8") + b"\n"
-
-
-# Every field of a row but its id and group (tests check that this covers Example's fields).
-CONTENT_FIELDS = ("source", "document", "summary", "references", "language")
-
-
-def _row_digests(example: Example, qualified: tuple[str, str] | None) -> tuple[int, int]:
-    """64-bit digests of the row under its id and, when it can be qualified, under its ``qualified`` id and group
-    (``_qualified_names``; 0 when it cannot). Two rows held under one id are the same JSON line exactly when their
-    digests are equal: a digest covers every field but the id, and the group by its mark (``_group_mark``).
-    Qualifying a row mostly keeps its mark, and then its digest: the content is hashed once."""
-    texts = (example.source, example.document, example.summary, *example.references)
-    content = hashlib.sha256(f"{[len(text) for text in texts]} {example.language!r}".encode())
-    for text in texts:
-        content.update(text.encode("utf-8"))
-    mark = _group_mark(example.id, example.group)
-    qualified_mark = mark if qualified is None else _group_mark(*qualified)
-    plain = content if qualified_mark == mark else content.copy()
-    plain.update(mark)
-    digest = int.from_bytes(plain.digest()[:8], "big")
-    if qualified_mark == mark:
-        return digest, 0 if qualified is None else digest
-    content.update(qualified_mark)
-    return digest, int.from_bytes(content.digest()[:8], "big")
-
-
-def _group_mark(example_id: str, group: str) -> bytes:
-    """A row's group as its digest covers it: the same as the id's key (a mark that qualifying keeps), or itself."""
-    return b"=" if group == example_id.split("/", 1)[1] else b":" + group.encode("utf-8")
-
-
-def _qualified_names(example_id: str, group: str, file: str) -> tuple[str, str]:
-    """The id of a record qualified by the file it was read from, and its group (qualified too when it was the id)."""
-    key = example_id.split("/", 1)[1]
-    return _qualified_id(example_id, file), _qualified_id(key, file) if group == key else group
-
-
-def _qualified_id(example_id: str, file: str) -> str:
-    return f"{example_id}@{file}"
-
-
-def _qualified_line(line: bytes, file: str) -> bytes:
-    """A row's JSON line with its id (and group) qualified by ``file``: the same bytes as the qualified row's."""
-    row = json.loads(line)
-    row["id"], row["group"] = _qualified_names(row["id"], row["group"], file)
-    return json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
-
-
-def _has_id(record: RawRecord, mapping: FieldMapping) -> bool:
-    return record.canonical or _lookup(record.data, mapping.id) not in (_MISSING, None, "")
-
-
-def _lookup(data: dict[str, Any], path: str) -> Any:
-    if path in data:
-        return data[path]
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return _MISSING
-        value = value[part]
-    return value
-
-
-def _required(data: dict[str, Any], path: str, name: str) -> Any:
-    value = _lookup(data, path)
-    if value is _MISSING:
-        raise _BadField("missing_field", f"missing field {path!r} (mapped to {name!r})")
-    if value is None:
-        raise _BadField("missing_field", f"field {path!r} (mapped to {name!r}) is null")
-    return value
-
-
-def _is_string_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(item, str) for item in value)
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, list):
-        if not value:
-            return "an empty list"
-        return "a list containing " + next(type(item).__name__ for item in value if not isinstance(item, str))
-    return type(value).__name__
-
-
-def _not_text(path: str, name: str, value: Any) -> _BadField:
-    return _BadField("wrong_type", f"field {path!r} (mapped to {name!r}) must be a string or a list of strings, "
-                                   f"got {_describe(value)}")
-
-
-def _unicode(text: str, path: str, name: str) -> str:
-    """``text`` if it can be written as UTF-8 (a JSON escape such as ``\\ud800`` gives a lone surrogate: it cannot)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise _BadField("invalid_unicode", f"field {path!r} (mapped to {name!r}) holds an unpaired surrogate "
-                                           f"{error.object[error.start]!r} (from a JSON escape), which is not valid "
-                                           "Unicode; fix the escape") from error
-    return text
-
-
-def _document(value: Any, path: str) -> str:
-    if isinstance(value, str):
-        return _unicode(value, path, "document")
-    if _is_string_list(value):
-        return _unicode(" ".join(value), path, "document")
-    raise _not_text(path, "document", value)
-
-
-def _summary(value: Any, path: str) -> tuple[str, list[str]]:
-    """The training target and, when there are several distinct ones, every reference summary."""
-    if isinstance(value, str):
-        return _unicode(value, path, "summary"), []
-    if _is_string_list(value):
-        distinct = [_unicode(text, path, "summary") for text in dict.fromkeys(value)]
-        return value[0], distinct if len(distinct) > 1 else []
-    raise _not_text(path, "summary", value)
-
-
-def _optional_key(data: dict[str, Any], path: str, name: str) -> str | None:
-    value = _lookup(data, path)
-    if value is _MISSING or value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _BadField("wrong_type", f"field {path!r} (mapped to {name!r}) must be a string or an integer, "
-                                      f"got {_describe(value)}")
-    return _unicode(str(value), path, name)
-
-
-# --- ingestion ------------------------------------------------------------------------------------------------
+__all__ = ["NOTED_REASONS", "IngestReport", "ingest_source"]
 
 
 @dataclass
@@ -607,6 +144,62 @@ class IngestReport:
             figures["location"] = self.location
             figures["etags"] = dict(self.etags)
         return figures
+
+
+# --- rows: their JSON lines, digests and qualified ids --------------------------------------------------------
+
+
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
+def _row_line(example: Example) -> bytes:
+    return _ROW_ENCODER.encode(example.model_dump()).encode("utf-8") + b"\n"
+
+
+# Every field of a row but its id and group (tests check that this covers Example's fields).
+CONTENT_FIELDS = ("source", "document", "summary", "references", "language")
+
+
+def _row_digests(example: Example, qualified: tuple[str, str] | None) -> tuple[int, int]:
+    """64-bit digests of the row under its id and, when it can be qualified, under its ``qualified`` id and group
+    (``_qualified_names``; 0 when it cannot). Two rows held under one id are the same JSON line exactly when their
+    digests are equal: a digest covers every field but the id, and the group by its mark (``_group_mark``).
+    Qualifying a row mostly keeps its mark, and then its digest: the content is hashed once."""
+    texts = (example.source, example.document, example.summary, *example.references)
+    content = hashlib.sha256(f"{[len(text) for text in texts]} {example.language!r}".encode())
+    for text in texts:
+        content.update(text.encode("utf-8"))
+    mark = _group_mark(example.id, example.group)
+    qualified_mark = mark if qualified is None else _group_mark(*qualified)
+    plain = content if qualified_mark == mark else content.copy()
+    plain.update(mark)
+    digest = int.from_bytes(plain.digest()[:8], "big")
+    if qualified_mark == mark:
+        return digest, 0 if qualified is None else digest
+    content.update(qualified_mark)
+    return digest, int.from_bytes(content.digest()[:8], "big")
+
+
+def _group_mark(example_id: str, group: str) -> bytes:
+    """A row's group as its digest covers it: the same as the id's key (a mark that qualifying keeps), or itself."""
+    return b"=" if group == example_id.split("/", 1)[1] else b":" + group.encode("utf-8")
+
+
+def _qualified_names(example_id: str, group: str, file: str) -> tuple[str, str]:
+    """The id of a record qualified by the file it was read from, and its group (qualified too when it was the id)."""
+    key = example_id.split("/", 1)[1]
+    return _qualified_id(example_id, file), _qualified_id(key, file) if group == key else group
+
+
+def _qualified_id(example_id: str, file: str) -> str:
+    return f"{example_id}@{file}"
+
+
+def _qualified_line(line: bytes, file: str) -> bytes:
+    """A row's JSON line with its id (and group) qualified by ``file``: the same bytes as the qualified row's."""
+    row = json.loads(line)
+    row["id"], row["group"] = _qualified_names(row["id"], row["group"], file)
+    return json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
 
 
 # --- the work of a task: records to rows ------------------------------------------------------------------------
@@ -720,8 +313,8 @@ class _Mapper:
             mapped.erased += 1
             return
         record: RawRecord = item  # type: ignore[assignment]  # a Problem returned above
-        has_id = _has_id(record, task.mapping)  # a derived id is never qualified
-        names = _qualified_names(example.id, example.group, record.file) if has_id else None
+        own_id = has_id(record, task.mapping)  # a derived id is never qualified
+        names = _qualified_names(example.id, example.group, record.file) if own_id else None
         digest, qualified_digest = _row_digests(example, names)
         qualified = None if names is None else (names[0], qualified_digest)
         self.keys += firsts.key_row(example.id, digest, qualified, len(mapped.files), record.line or 0)
@@ -729,7 +322,7 @@ class _Mapper:
         self.lines.append(line)
         self.size += len(line)
         mapped.ends.append(self.size)
-        self.details.append(_Detail(example.id, record.file, record.line, record.label, record.preview(), has_id))
+        self.details.append(_Detail(example.id, record.file, record.line, record.label, record.preview(), own_id))
 
 
 def _etag(data_file: DataFile) -> str | None:
@@ -993,7 +586,7 @@ def ingest_source(
     CPU; ``workers`` overrides both, 1 runs in this process), or as Ray tasks."""
     if not 0.0 <= max_bad_share <= 1.0:
         raise ValueError(f"max_bad_share must be between 0 and 1, got {max_bad_share}")
-    source = _check_source_dir(source_dir)
+    source = check_source_dir(source_dir)
     config = load_source_config(source_dir)
     options = read_options(source_dir, config, max_record_bytes=max_record_bytes)
     store = object_store(source_dir, config)
@@ -1023,41 +616,6 @@ def ingest_source(
         _check_outcome(ingestion, source_dir, quarantine_path, config.fields, max_bad_share)
         written.commit()
     return ingestion.report
-
-
-def object_store(source_dir: Path, config: SourceConfig) -> ObjectStore | None:
-    """The object store a source's ``location`` names (None for a source on disk). Nothing is contacted yet; a
-    source directory holding data files as well fails: a source is read from one place."""
-    if config.location is None:
-        return None
-    if readers.has_data_files(source_dir, config.format):
-        raise SourceError(f"{source_dir / SOURCE_CONFIG} names location {config.location}, but {source_dir} holds "
-                          f"data files as well; a source is read from one place: move the files to the location, or "
-                          "remove location.")
-    return ObjectStore(config.location, config.storage_options)
-
-
-def source_entries(source_dir: Path, config: SourceConfig, options: ReadOptions,
-                   store: ObjectStore | None = None) -> Iterator[Entry]:
-    """The entries of a source, from its directory or its location (``store``, or the one ``config`` names):
-    ``ObjectStoreError`` when the location cannot be listed."""
-    store = store or object_store(source_dir, config)
-    return readers.discover_objects(store, options) if store else readers.discover(source_dir, options)
-
-
-def read_options(source_dir: Path, config: SourceConfig, *, max_record_bytes: int = MAX_RECORD_BYTES) -> ReadOptions:
-    """How the readers read ``source_dir``'s files, following its ``source.yaml``."""
-    return ReadOptions(raw_root=Path(os.path.realpath(source_dir.parent)), format=config.format,
-                       summary_suffix=config.text.summary_suffix, csv_delimiter=config.csv.delimiter,
-                       csv_encoding=config.csv.encoding, sheet=config.xlsx.sheet, max_record_bytes=max_record_bytes,
-                       columns=frozenset(_columns(config.fields)))
-
-
-def _columns(mapping: FieldMapping) -> Iterator[str]:
-    """The top-level columns a mapping reads (a Parquet file's other columns are not loaded)."""
-    for path in (mapping.id, mapping.group, mapping.document, mapping.summary):
-        yield path
-        yield path.split(".")[0]
 
 
 def _check_outcome(ingestion: _Ingestion, source_dir: Path, quarantine_path: Path, mapping: FieldMapping,

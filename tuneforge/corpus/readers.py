@@ -5,7 +5,7 @@ read, a ``Skipped`` note for files that are not data (hidden files, README/LICEN
 ``Problem`` for files that must not or cannot be read: symlinks leading outside ``data/raw``, unknown file types,
 pipes and devices. ``read_file`` yields a ``RawRecord`` per record and a ``Problem`` per record (or file) it cannot
 read, and fills a ``detected`` dictionary with what it chose by itself (a CSV file's delimiter and encoding, a
-workbook's sheet). Readers know nothing about field mappings; ``tuneforge.corpus.ingest`` turns raw records into
+workbook's sheet). Readers know nothing about field mappings; ``tuneforge.corpus.mapping`` turns raw records into
 examples. ``read_file(..., unparsed=True)`` gives a JSONL file's lines as read (``RawLine``), for ``parse_line`` to
 parse elsewhere (an engine task): the same records and problems, in the same order.
 

@@ -17,9 +17,10 @@ from tuneforge.atomic import write_text_atomically
 from tuneforge.corpus.clean import clean_file
 from tuneforge.corpus.curate import MANIFEST_FILE, REMOVED_FILE, curate_sources
 from tuneforge.corpus.engines import EngineConfig
-from tuneforge.corpus.ingest import SourceError, check_source_name, ingest_source, require_sources, source_cleaning
+from tuneforge.corpus.ingest import ingest_source
 from tuneforge.corpus.lengths import LengthBounds
 from tuneforge.corpus.records import SPLITS
+from tuneforge.corpus.sources import SourceError, check_source_name, require_sources, source_cleaning
 from tuneforge.governance.tombstones import Tombstones
 from tuneforge.layout import Layout
 from tuneforge.profiles import CleaningConfig, Profile

@@ -38,9 +38,9 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuneforge.corpus.ingest import SourceError, check_source_name, list_sources, load_source_config
 from tuneforge.corpus.objectstore import ObjectStore, ObjectStoreError
 from tuneforge.corpus.readers import DOCUMENTATION_STEMS, DOCUMENTATION_SUFFIXES
+from tuneforge.corpus.sources import SourceError, check_source_name, list_sources, load_source_config
 from tuneforge.hashing import file_digest
 
 DEFAULT_SETTLE_SECONDS = 60.0

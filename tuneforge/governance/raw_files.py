@@ -22,8 +22,9 @@ import zstandard
 from tuneforge.atomic import AtomicFile
 from tuneforge.corpus import readers
 from tuneforge.corpus.compressed import open_decompressed
-from tuneforge.corpus.ingest import list_sources, load_source_config, read_options, to_example
+from tuneforge.corpus.mapping import to_example
 from tuneforge.corpus.records import Example
+from tuneforge.corpus.sources import list_sources, load_source_config, read_options
 from tuneforge.governance.matching import line_digest, normalize, record_text, value_in
 from tuneforge.governance.stored import text_of
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuneforge.corpus.ingest import source_instruction
 from tuneforge.corpus.records import read_examples
+from tuneforge.corpus.sources import source_instruction
 from tuneforge.evaluation.budget import resolve_generation_budget, with_budget
 from tuneforge.evaluation.report import REPORT_JSON, EvaluationReport, ModelUnderTest, evaluate
 from tuneforge.evaluation.summary import Figure, ScoreTable

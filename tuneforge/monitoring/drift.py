@@ -35,18 +35,12 @@ from scipy import stats
 from scipy.spatial import distance
 
 from tuneforge.corpus import readers
-from tuneforge.corpus.ingest import (
-    check_source_name,
-    list_sources,
-    load_source_config,
-    read_options,
-    source_entries,
-    to_example,
-)
 from tuneforge.corpus.language import identify
+from tuneforge.corpus.mapping import to_example
 from tuneforge.corpus.ngrams import words
 from tuneforge.corpus.readers import Problem, Skipped
 from tuneforge.corpus.records import Example, read_examples
+from tuneforge.corpus.sources import check_source_name, list_sources, load_source_config, read_options, source_entries
 from tuneforge.corpus.text import normalize_text
 from tuneforge.profiles import DriftConfig
 
