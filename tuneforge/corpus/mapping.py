@@ -17,7 +17,6 @@ from tuneforge.corpus.readers import Problem, RawRecord
 from tuneforge.corpus.records import Example, stable_id
 from tuneforge.corpus.sources import FieldMapping
 
-REQUIRED_FIELDS = ("document", "summary")
 __all__ = ["has_id", "to_example"]
 
 
