@@ -37,13 +37,14 @@ _SECRET_CUES = (
     "access_key", "bearer", "authorization", "token:", "token=", "token =", "credential",
 )
 _DIGIT = re.compile(r"\d")
+_LONG_TOKEN = re.compile(r"\S{20,}")  # the whitespace-separated tokens of 20 characters or more
 
 
 def _may_hold_secret(text: str, lowered: str) -> bool:
     """A keyword, a PEM header, a password in a URL, or a long token mixing letters and digits (keys, JWTs)."""
     if any(cue in lowered for cue in _SECRET_CUES) or ("://" in text and "@" in text):
         return True
-    return any(len(token) >= 20 and _DIGIT.search(token) and not token.isdigit() for token in text.split())
+    return any(_DIGIT.search(token) and not token.isdigit() for token in _LONG_TOKEN.findall(text))
 
 
 class Redactor:

@@ -304,10 +304,14 @@ _ID_PHRASES = ("tax id", "tax number", "tax no", "social security", "social insu
                "national insurance", "id number", "id no", "identity number", "identity card", "personal number",
                "personal id", "codice fiscale")
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)?")
+# Where an identifier's name may begin (not after a letter): most texts have none, and skip the word split.
+_ID_WORD_START = re.compile(r"(?<![^\W\d_])(?:" + "|".join(map(re.escape, sorted(_ID_WORDS))) + ")")
 
 
 def _named_identifier(lowered: str) -> bool:
-    return any(phrase in lowered for phrase in _ID_PHRASES) or not _ID_WORDS.isdisjoint(_WORD.findall(lowered))
+    if any(phrase in lowered for phrase in _ID_PHRASES):
+        return True
+    return bool(_ID_WORD_START.search(lowered)) and not _ID_WORDS.isdisjoint(_WORD.findall(lowered))
 
 
 def identifier_windows(text: str) -> list[tuple[int, int]]:
