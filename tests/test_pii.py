@@ -165,3 +165,25 @@ def test_safety_scan_flags_personal_data_in_a_probe_output():
     assert report["flagged"] == 1
     assert report["flagged_outputs"][0]["terms"] == ["[PHONE]", "[EMAIL]"]
     assert scan(outputs, probes)["flagged"] == 0, "the blocklist alone has no generic shapes any more"
+
+
+@pytest.mark.parametrize("text, named", [
+    ("her passport number", True), ("the pan-european grid", False), ("ref 3pan", True), ("a-b-pan", True),
+    ("steuer-id-nummer 65929970489", True), ("the company panel, using a single sinusoid", False),
+    ("his social security number", True),
+])
+def test_an_identifier_is_named_as_a_word_not_inside_one(text, named):
+    from tuneforge.pii.structured import _named_identifier
+
+    assert _named_identifier(text) is named
+
+
+@pytest.mark.parametrize("text, may", [
+    ("key AKIAIOSFODNN7EXAMPLEXYZ in the log", True), ("a serial 12345678901234567890123 only", False),
+    ("an extraordinarily-long-hyphenated-word without digits", False), ("plain prose", False),
+    ("mixed\u2003tokenABCDEFGHIJKLMNOPQRS1\tend", True),
+])
+def test_long_tokens_mixing_letters_and_digits_may_hold_a_secret(text, may):
+    from tuneforge.pii.redactor import _may_hold_secret
+
+    assert bool(_may_hold_secret(text, text.lower())) is may
