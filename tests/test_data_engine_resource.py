@@ -93,14 +93,3 @@ def test_the_command_line_stages_follow_the_project_files_engine(tmp_path):
     engine = engine_config(load_project(tmp_path).environment.data_engine, tmp_path)
     assert engine.engine == "ray" and engine.address == "ray://funnel-head-svc.data.svc.cluster.local:10001"
     assert engine_config({}, tmp_path) == EngineConfig()
-
-
-def test_shards_follow_the_input_size_unless_set():
-    from tuneforge.corpus.engines import MIN_SHARDS, SHARD_INPUT_BYTES, EngineConfig
-
-    engine = EngineConfig()
-    assert engine.shards_for(0) == MIN_SHARDS  # a small corpus keeps the floor
-    assert engine.shards_for(100 * SHARD_INPUT_BYTES + 1) == 101  # 10M documents of 1.1 KB: about 43
-    assert engine.shards_for(10**15) == 4096
-    assert EngineConfig(dedup_shards=3).shards_for(10**12) == 3
-    assert DataEngine().config().dedup_shards is None

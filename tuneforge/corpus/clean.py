@@ -80,8 +80,7 @@ def clean_file(
         runner.warm(_load_detectors, config.pii)
         bounds = source_bounds(rows_path, config)  # meanwhile the workers load their detectors
         config = bounds.apply(config)
-        funnel = _clean_with(runner, engine.shards_for(rows_path.stat().st_size), rows_path, kept_path, rejected_path,
-                             config, progress)
+        funnel = _clean_with(runner, engine.dedup_shards, rows_path, kept_path, rejected_path, config, progress)
     return Cleaned(funnel, bounds)
 
 

@@ -57,7 +57,7 @@ def curate_sources(
         open_engine(engine, workers_for(_size(cleaned.values()), cleaning.workers)) as runner,
         tempfile.TemporaryDirectory(dir=out_dir, prefix=".curate-") as tmp,
     ):
-        finder = ShardedDuplicateFinder(runner.key_shards(Path(tmp), engine.shards_for(_size(cleaned.values()))))
+        finder = ShardedDuplicateFinder(runner.key_shards(Path(tmp), engine.dedup_shards))
         row_splits = _index(rows, split, cleaning, finder, runner)
         duplicates = finder.find(dedup.NearDuplicateCheck(
             rows, cleaning.near_duplicate_threshold, cleaning.near_duplicate_summary_threshold,

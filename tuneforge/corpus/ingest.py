@@ -606,7 +606,7 @@ def ingest_source(
                     task = _Task(source, config.fields, options, tombstones, packed=tmp is not None)
                     spool = _Spool(tmp and tmp / "spool.pickle")
                     found = firsts.FirstOccurrences(
-                        MemoryShards() if tmp is None else runner.key_shards(tmp / "ids", engine.shards_for(size)))
+                        MemoryShards() if tmp is None else runner.key_shards(tmp / "ids", engine.dedup_shards))
                     written = ingestion.run(runner, _pieces(entries, options), task, found, spool, rows, quarantine,
                                             lambda: files.enter_context(AtomicFile(rows_path, "wb")))
         except ObjectStoreError as error:
