@@ -23,6 +23,7 @@ from filelock import FileLock
 from pydantic import Field, model_validator
 
 from resources.workspace import resolve_root
+from tuneforge.corpus.objectstore import check_remote
 
 DEFAULT_REMOTE = "local"
 CONFIGURED_REMOTE = "tuneforge"  # the remote remote_url describes, in .dvc/config.local
@@ -46,14 +47,11 @@ class DvcRepository(dg.ConfigurableResource):
     remote_region: str = Field("", description="s3:// remotes: the bucket's region; empty: the AWS default.")
 
     @model_validator(mode="after")
-    def _s3_settings_need_an_s3_remote(self) -> DvcRepository:
-        given = [name for name in ("remote_endpoint_url", "remote_region") if getattr(self, name)]
-        if given and not self.remote_url.startswith("s3://"):
-            raise ValueError(f"DvcRepository config: {', '.join(given)} needs an s3:// remote_url, got "
-                             f"{self.remote_url or 'none'!r}")
-        if self.remote_endpoint_url and not self.remote_endpoint_url.startswith(("http://", "https://")):
-            raise ValueError(f"DvcRepository config: remote_endpoint_url must be an http(s):// URL, got "
-                             f"{self.remote_endpoint_url!r}")
+    def _check_remote(self) -> DvcRepository:
+        try:
+            check_remote(self.remote_url, self.remote_endpoint_url, self.remote_region)
+        except ValueError as error:
+            raise ValueError(f"DvcRepository config: {error}") from None
         return self
 
     @property

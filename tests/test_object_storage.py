@@ -342,7 +342,9 @@ def test_dvc_remote_is_set_from_the_project_file(tmp_path):
         "remote_url": "s3://datasets/tuneforge", "remote_endpoint_url": "http://127.0.0.1:9000", "remote_region": ""}
     for settings, match in (("remote_endpoint: http://x", r"environment\.dvc\.remote_endpoint: Extra inputs"),
                             ("remote_url: /srv/dvc\n    remote_region: eu-west-1",
-                             r"environment\.dvc\.remote_region: .*applies to an s3:// remote_url only")):
+                             r"environment\.dvc: .*remote_region apply to an s3:// remote_url only$"),
+                            ("remote_url: s3://AKIAEXAMPLE:se/cret@datasets/x",
+                             r"environment\.dvc: .*must not hold credentials \(user:password@\); set AWS_[^@]*$")):
         (tmp_path / "tuneforge.yaml").write_text(f"environment:\n  dvc:\n    {settings}\n")
         with pytest.raises(ProjectFileError, match=r"tuneforge\.yaml: " + match):
             load_project(tmp_path)
@@ -381,5 +383,6 @@ def test_configured_remote_is_applied_once_and_follows_the_settings(tmp_path, mo
     listed = dict(line.split("=", 1) for line in run(DvcRepository(root=str(root)), "config", "--local", "--list")
                   .splitlines())
     assert listed == {"core.remote": "tuneforge", "remote.tuneforge.url": "s3://b-1/y"}  # the endpoint went with it
-    with pytest.raises(ValueError, match=r"remote_endpoint_url needs an s3:// remote_url"):
+    with pytest.raises(ValueError, match=r"DvcRepository config: remote_endpoint_url and remote_region apply to an "
+                                         r"s3:// remote_url only"):
         DvcRepository(root=str(root), remote_url="stores/a", remote_endpoint_url="http://127.0.0.1:9")

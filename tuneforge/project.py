@@ -26,7 +26,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tuneforge.profiles import DEFAULT_PROFILE, PROFILE_ENV_VAR, PROFILES, Profile
 
@@ -55,20 +55,12 @@ class DvcSettings(BaseModel):
     remote_endpoint_url: str = Field("", description="s3:// remotes: an S3-compatible server, http(s)://host:port.")
     remote_region: str = Field("", description="s3:// remotes: the bucket's region.")
 
-    @field_validator("remote_endpoint_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL, such as http://minio.internal:9000")
-        return value
+    @model_validator(mode="after")
+    def _no_credentials(self) -> DvcSettings:
+        from tuneforge.corpus.objectstore import check_remote
 
-    @field_validator("remote_region", "remote_endpoint_url")
-    @classmethod
-    def _s3_only(cls, value: str, info: Any) -> str:
-        url = info.data.get("remote_url", "")
-        if value and not url.startswith("s3://"):
-            raise ValueError(f"applies to an s3:// remote_url only (remote_url is {url or 'not set'!r})")
-        return value
+        check_remote(self.remote_url, self.remote_endpoint_url, self.remote_region)
+        return self
 
 
 class Environment(BaseModel):
@@ -196,9 +188,17 @@ def _validated(model: type[BaseModel], data: dict[str, Any], path: Path, prefix:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = [f"{prefix}{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']} "
-                    f"(got {problem.get('input')!r})" for problem in error.errors()]
+        problems = [f"{prefix}{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+                    f"{_shown(problem.get('input'))}" for problem in error.errors()]
         raise ProjectFileError(f"{path}: " + "; ".join(problems)) from None
+
+
+def _shown(value: Any) -> str:
+    """The bad value, for the error; not a whole section (the message names the fields) nor a URL holding
+    credentials."""
+    if isinstance(value, dict) or (isinstance(value, str) and "://" in value and "@" in value):
+        return ""
+    return f" (got {value!r})"
 
 
 def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def merged_export(context: dg.AssetExecutionContext, workspace: Workspace, base_
     evaluation = profile.evaluation.model_copy(update={
         "max_new_tokens": evaluation_report["max_new_tokens"],
         "max_prompt_tokens": evaluation_report.get("max_prompt_tokens") or profile.evaluation.max_prompt_tokens})
-    if evaluation.max_prompt_tokens is None:  # a report from before prompts were learned: learn it the same way
+    if evaluation.max_prompt_tokens is None:  # a report from before prompt lengths were recorded: learn it now
         evaluation = with_budget(evaluation, resolve_generation_budget(
             evaluation, base_dir, layout.curated / "train.jsonl", adapter["instructions"].values()))
     prompts = [Prompt(adapter["instructions"][row.source], row.document) for row in probes]

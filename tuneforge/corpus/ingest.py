@@ -610,6 +610,7 @@ def ingest_source(
                     written = ingestion.run(runner, _pieces(entries, options), task, found, spool, rows, quarantine,
                                             lambda: files.enter_context(AtomicFile(rows_path, "wb")))
         except ObjectStoreError as error:
+            error = getattr(error, "cause", error)  # a Ray task's error carries the remote traceback around it
             raise SourceError(f"Source {source!r} ({config.location}): {error}. Nothing was written: the earlier "
                               f"{rows_path.name} and {quarantine_path.name}, if any, are kept.") from None
         quarantine.commit()

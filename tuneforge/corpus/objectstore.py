@@ -52,7 +52,7 @@ CREDENTIALS_HINT = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PRO
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 READ_BUFFER_BYTES = 1 << 16
 __all__ = ["CREDENTIAL_KEYS", "ObjectInfo", "ObjectPath", "ObjectStore", "ObjectStoreError", "StorageOptions",
-           "normalized_location"]
+           "check_remote", "normalized_location"]
 
 
 class ObjectStoreError(Exception):
@@ -112,6 +112,8 @@ class StorageOptions(BaseModel):
 def normalized_location(url: str) -> str:
     """``s3://bucket/prefix/`` (always ending with '/'); ``ValueError`` saying what is wrong with ``url``."""
     scheme, separator, rest = url.partition("://")
+    if "@" in url:  # before anything echoes the URL: a secret key may hold '/', hiding the '@' from the bucket
+        raise ValueError(f"must not hold credentials (user:password@); {CREDENTIALS_HINT}")
     if not separator:
         raise ValueError(f"must be a URL such as s3://bucket/prefix/, got {url!r}")
     if scheme.lower() not in SCHEMES:
@@ -121,14 +123,31 @@ def normalized_location(url: str) -> str:
         raise ValueError(f"must be a plain s3://bucket/prefix/ URL without query, fragment or control characters, "
                          f"got {url!r}")
     bucket, _, prefix = rest.partition("/")
-    if "@" in bucket:
-        raise ValueError(f"must not hold credentials (user:password@); {CREDENTIALS_HINT}")
     if not BUCKET.fullmatch(bucket):
         raise ValueError(f"bucket name {bucket!r} is not valid (3 to 63 lowercase letters, digits, '.' and '-')")
     parts = [part for part in prefix.split("/") if part]
     if any(part in (".", "..") for part in parts):
         raise ValueError(f"the prefix of {url!r} must not contain '.' or '..' segments")
     return f"{scheme.lower()}://{'/'.join([bucket, *parts])}/"
+
+
+def check_remote(url: str, endpoint_url: str = "", region: str = "") -> None:
+    """A DVC remote's settings (``environment.dvc``): no credentials in either URL (they would be written to the
+    DVC config), a valid ``s3://`` URL, and an endpoint and region only for one. ``ValueError`` never repeats a
+    URL."""
+    if ("://" in url and "@" in url) or "@" in endpoint_url:
+        raise ValueError(f"remote_url and remote_endpoint_url must not hold credentials (user:password@); "
+                         f"{CREDENTIALS_HINT}")
+    if url.startswith("s3://"):
+        try:
+            normalized_location(url)
+        except ValueError as error:
+            raise ValueError(f"remote_url {error}") from None
+    elif endpoint_url or region:
+        raise ValueError("remote_endpoint_url and remote_region apply to an s3:// remote_url only")
+    if endpoint_url and not re.fullmatch(r"https?://[^/?#]+/?", endpoint_url):
+        raise ValueError("remote_endpoint_url must be an http:// or https:// URL of a server, such as "
+                         "http://minio.internal:9000")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ multiple of ``STEP``) that holds, on average over the training rows, ``COVERAGE`
 document: a word counts where it first occurs. Words in more than ``COMMON_SHARE`` of the documents ("this", "with",
 or "patient" in clinical dialogues) are left out, being everywhere; so are rows whose summary shares no other word
 with their document. Training rows then hold the window, the instruction and chat template, and the 99th-percentile
-summary; evaluation and serving read the same window, so the model is evaluated on what it was trained to read.
+summary (a row whose summary is shorter leaves its document the room that summary does not take); evaluation and
+serving prompts hold the window, so the model is evaluated on at least what it read of most documents in training.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from tuneforge.corpus import readers
 from tuneforge.corpus.language import identify
 from tuneforge.corpus.mapping import to_example
 from tuneforge.corpus.ngrams import words
+from tuneforge.corpus.objectstore import ObjectStoreError
 from tuneforge.corpus.readers import Problem, Skipped
 from tuneforge.corpus.records import Example, read_examples
 from tuneforge.corpus.sources import check_source_name, list_sources, load_source_config, read_options, source_entries
@@ -209,12 +210,16 @@ def _sample_raw(raw_dir: Path, config: DriftConfig) -> tuple[dict[str, _RawSourc
     found: dict[str, _RawSource] = {}
     for source in sources:
         state = found[source] = _RawSource(HashSample(config.max_rows, config.salt))
-        for item in read_raw_source(raw_dir / source):
-            if isinstance(item, Problem):
-                state.unreadable += 1
-                continue
-            state.records += 1
-            _offer(item, [state.sample, overall], config, normalize=True)
+        try:
+            for item in read_raw_source(raw_dir / source):
+                if isinstance(item, Problem):
+                    state.unreadable += 1
+                    continue
+                state.records += 1
+                _offer(item, [state.sample, overall], config, normalize=True)
+        except ObjectStoreError as error:  # a source on object storage that cannot be reached now
+            raise DriftInputError(f"source {source!r}: {error}. Check the location's server and credentials, "
+                                  "then rerun.") from None
     return found, overall.rows()
 
 
