@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuneforge.modeling.window import nearest_rank
 from tuneforge.profiles import EvaluationConfig
 
 PERCENTILE = 99
@@ -37,10 +38,9 @@ def learn_max_new_tokens(summary_lengths: Sequence[int], max_prompt_tokens: int,
     if not summary_lengths:
         raise ValueError("there are no training summaries to learn evaluation.max_new_tokens from; add training "
                          "data or set evaluation.max_new_tokens")
-    ordered = sorted(summary_lengths)
-    high = ordered[min(len(ordered) - 1, math.ceil(PERCENTILE / 100 * len(ordered)) - 1)]
+    high = nearest_rank(summary_lengths, PERCENTILE)
     wanted = max(MIN_NEW_TOKENS, math.ceil(high * MARGIN) + 1)
-    statistic = (f"{PERCENTILE}th percentile of {len(ordered)} training summaries: {high} tokens, x {MARGIN} "
+    statistic = (f"{PERCENTILE}th percentile of {len(summary_lengths)} training summaries: {high} tokens, x {MARGIN} "
                  f"+ 1 for the end of turn")
     if context_tokens is not None and wanted > context_tokens - max_prompt_tokens:
         wanted = max(1, context_tokens - max_prompt_tokens)

@@ -124,8 +124,13 @@ def prompt_overhead(tokenizer, instructions: Iterable[str]) -> int:
 def summary_tokens(tokenizer, rows: Sequence[Example], percentile: int = SUMMARY_PERCENTILE) -> int:
     """The ``percentile``-th percentile of the summaries' token lengths."""
     encoded = tokenizer([row.summary for row in rows], add_special_tokens=False)["input_ids"]
-    lengths = sorted(len(ids) for ids in encoded)
-    return lengths[min(len(lengths) - 1, math.ceil(percentile / 100 * len(lengths)) - 1)] if lengths else 0
+    return nearest_rank([len(ids) for ids in encoded], percentile) if encoded else 0
+
+
+def nearest_rank(values: Sequence[int], percentile: int) -> int:
+    """The ``percentile``-th percentile of ``values`` by the nearest-rank method (a value that occurs)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(percentile / 100 * len(ordered)) - 1)]
 
 
 def learn_max_seq_len(tokenizer, rows: Sequence[Example], instructions: Iterable[str],
