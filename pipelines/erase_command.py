@@ -1,6 +1,7 @@
 """``tuneforge erase``: find a person's records everywhere they went (dry run), then erase them (``--apply``):
 tombstones, raw files, logs, registry versions, MLflow artifacts, adapters and exports, a retrained and gated
-model, and the DVC cache and remote; ``--status`` lists requests from the audit log."""
+model, and the DVC cache and remote; ``--status`` lists requests from the audit log. Records in the objects of a
+source on object storage are tombstoned and listed as outstanding at the source: tuneforge never rewrites them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tuneforge.governance import audit
 from tuneforge.governance.apply import Erasure
 from tuneforge.governance.matching import SelectorError
 from tuneforge.governance.plan import (
+    HELD_AT_SOURCE,
     STEPS,
     ErasureError,
     ErasurePlan,
@@ -79,9 +81,18 @@ def _apply(erasure: Erasure) -> int:
     except ErasureError as error:
         raise CliError(str(error)) from None
     retrain = plan.outcome.get("retrain", {})
-    print(f"Erasure request {plan.request} done: {plan.counts()['records']} record(s) erased; "
+    outstanding = plan.outcome.get("verify", {}).get("outstanding_at_source", [])
+    at_source = sum(len(entry["positions"]) for entry in outstanding)
+    erased = plan.counts()["records"] - sum(1 for record in plan.records if record.get("url"))
+    print(f"Erasure request {plan.request} done: {erased} record(s) erased from the workspace"
+          + (f", {at_source} more tombstoned but outstanding at the source" if at_source else "") + "; "
           f"{plan.outcome.get('dvc', {}).get('objects_deleted', 0)} DVC object(s) purged; "
           f"{len(plan.versions)} registry version(s) demoted.")
+    if outstanding:
+        print(f"  OUTSTANDING AT THE SOURCE: {len(outstanding)} object(s) still hold the records ({HELD_AT_SOURCE}); "
+              "they are tombstoned, so no ingestion reads them again, but only the bucket's owner can remove them:")
+        for entry in outstanding:
+            print(f"    {_at_source(entry)}")
     if retrain.get("retrained"):
         outcome = "promoted" if retrain.get("promoted") else "not promoted"
         print(f"  retrained without them: {outcome}; champion version {retrain.get('champion_version') or 'none'}")
@@ -89,6 +100,12 @@ def _apply(erasure: Erasure) -> int:
             print(f"    {reason}")
     print(f"  audit log: {erasure.layout.erasure_log}")
     return 0
+
+
+def _at_source(entry: dict) -> str:
+    positions = ", ".join("whole object" if p is None else str(p) for p in entry["positions"])
+    tombstoned = "tombstoned" if entry["tombstoned"] else "NOT tombstoned: it cannot be mapped to a record"
+    return f"{entry['url']} (ETag {entry.get('etag') or 'unknown'}): record(s) at {positions}; {tombstoned}"
 
 
 def _retrainer(layout: Layout, experiment: str):
@@ -110,8 +127,15 @@ def _print_plan(plan: ErasurePlan, layout: Layout, args: argparse.Namespace) -> 
     print(f"  raw records: {len(plan.records)}" + (f" ({', '.join(f'{n} by {k}' for k, n in why.items())})"
                                                     if why else ""))
     for record in plan.records[:50]:
-        where = f"{record['file']}:{record['position']}" if record["position"] is not None else record["file"]
-        print(f"    data/raw/{record['source']}/{where}")
+        place = record.get("url") or f"data/raw/{record['source']}/{record['file']}"
+        print(f"    {place}:{record['position']}" if record["position"] is not None else f"    {place}")
+    if plan.held_at_source:
+        print(f"  held at the source: {len(plan.held_at_source)} object(s) on object storage still hold records; "
+              f"{HELD_AT_SOURCE} (tuneforge never writes to a source's bucket)")
+        for entry in plan.held_at_source:
+            print(f"    {_at_source(entry)}")
+        print("    their records are tombstoned, so no ingestion reads them again; ask the bucket's owner to remove "
+              "them from the objects")
     for entry in plan.log_lines:
         print(f"  log: {entry['file']}: {len(entry['line_sha256s'])} line(s)")
     for path in plan.datasets:
@@ -143,9 +167,13 @@ def _status(layout: Layout) -> int:
             left = [step for step in STEPS if step not in plan.steps_done]
             print(f"    steps left: {', '.join(left)}; finish with the same `tuneforge erase ... --apply` or "
                   f"`tuneforge erase --resume {plan.request}`")
-        elif (retrain := plan.outcome.get("retrain", {})).get("retrained"):
-            print(f"    retrained: champion version {retrain.get('champion_version') or 'none'}; "
-                  f"verified: {plan.outcome.get('verify', {})}")
+        else:
+            if (retrain := plan.outcome.get("retrain", {})).get("retrained"):
+                verified = {k: v for k, v in plan.outcome.get("verify", {}).items() if k != "outstanding_at_source"}
+                print(f"    retrained: champion version {retrain.get('champion_version') or 'none'}; "
+                      f"verified: {verified}")
+            for entry in plan.outcome.get("verify", {}).get("outstanding_at_source", []):
+                print(f"    outstanding at the source ({HELD_AT_SOURCE}): {_at_source(entry)}")
     return 0
 
 

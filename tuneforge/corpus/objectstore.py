@@ -167,9 +167,13 @@ class ObjectInfo:
 class ObjectStore:
     """The objects under one location, listed level by level (like ``os.scandir``) and opened by name."""
 
-    def __init__(self, location: str, options: StorageOptions | None = None, filesystem: Any = None) -> None:
+    def __init__(self, location: str, options: StorageOptions | None = None, filesystem: Any = None, *,
+                 strict: bool = False) -> None:
         self.location = normalized_location(location)
         self.options = options or StorageOptions()
+        # strict: an object forbidden while read is an ObjectStoreError too, not an unreadable file (a search that
+        # must see every object, such as an erasure's, cannot skip one it may not read).
+        self.strict = strict
         if filesystem is None:
             import fsspec  # here: a source on disk never loads s3fs and its AWS SDK
 
@@ -239,7 +243,7 @@ class ObjectStore:
         except ObjectStoreError:
             raise
         except (FileNotFoundError, PermissionError) as error:
-            if reading:
+            if reading and not (self.strict and isinstance(error, PermissionError)):
                 raise
             raise ObjectStoreError(f"{doing}: {_why(error)}") from None
         except Exception as error:  # botocore's and aiohttp's own classes: no server, no credentials, throttled

@@ -324,16 +324,17 @@ def check_source_dir(source_dir: Path) -> str:
 # --- where a source's files are read from ---------------------------------------------------------------------
 
 
-def object_store(source_dir: Path, config: SourceConfig) -> ObjectStore | None:
+def object_store(source_dir: Path, config: SourceConfig, *, strict: bool = False) -> ObjectStore | None:
     """The object store a source's ``location`` names (None for a source on disk). Nothing is contacted yet; a
-    source directory holding data files as well fails: a source is read from one place."""
+    source directory holding data files as well fails: a source is read from one place. ``strict``: an object that
+    may not be read fails the reading (``ObjectStoreError``) instead of being reported as unreadable."""
     if config.location is None:
         return None
     if readers.has_data_files(source_dir, config.format):
         raise SourceError(f"{source_dir / SOURCE_CONFIG} names location {config.location}, but {source_dir} holds "
                           f"data files as well; a source is read from one place: move the files to the location, or "
                           "remove location.")
-    return ObjectStore(config.location, config.storage_options)
+    return ObjectStore(config.location, config.storage_options, strict=strict)
 
 
 def source_entries(source_dir: Path, config: SourceConfig, options: ReadOptions,

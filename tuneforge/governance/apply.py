@@ -1,6 +1,10 @@
 """Carrying out an erasure plan, one idempotent step at a time, each recorded in the plan and the audit log before
 the next begins: a killed erasure rerun skips nothing and repeats nothing harmful, and a request is reported done
-only after the verification step found nothing left."""
+only after the verification step found nothing left.
+
+Records held in a source's bucket are the exception the proof states rather than hides: tuneforge never writes to a
+source's bucket, so the verification lists them as outstanding at the source (each object's URL, ETag and
+positions), and accepts them only while a tombstone stops ingestion from reading them again."""
 
 from __future__ import annotations
 
@@ -13,10 +17,10 @@ from tuneforge.governance import audit
 from tuneforge.governance.dvc_store import objects_holding, remaining, remove_objects
 from tuneforge.governance.matching import Needles
 from tuneforge.governance.mlflow_store import delete_artifacts, runs_holding
-from tuneforge.governance.plan import STEPS, ErasureError, ErasurePlan, _line_digest
-from tuneforge.governance.raw_files import find_records, scrub_file
+from tuneforge.governance.plan import HELD_AT_SOURCE, STEPS, ErasureError, ErasurePlan, _line_digest
+from tuneforge.governance.raw_files import RawMatch, SourceUnreachable, find_records, scrub_file
 from tuneforge.governance.stored import files_under, holding
-from tuneforge.governance.tombstones import Tombstone, append_tombstones
+from tuneforge.governance.tombstones import Tombstone, Tombstones, append_tombstones
 from tuneforge.hashing import file_digest
 from tuneforge.layout import Layout
 from tuneforge.registry import CANARY, CHAMPION, PREVIOUS, ChampionRegistry
@@ -72,6 +76,8 @@ class Erasure:
                 done["already"] += 1
                 continue
             done[scrub_file(source_dir, entry["file"], set(entry["positions"]))] += 1
+        if self.plan.held_at_source:  # never written to: the bucket is the source owner's
+            done["held_at_source"] = len(self.plan.held_at_source)
         return done
 
     def _logs(self) -> dict[str, Any]:
@@ -131,15 +137,25 @@ class Erasure:
         return {"objects_deleted": remove_objects(self.layout.root, oids)}
 
     def _verify(self) -> dict[str, Any]:
-        """Nothing planned is left; with the values at hand, nothing holds them anywhere either."""
+        """Nothing planned is left; with the values at hand, nothing holds them anywhere either, except the objects
+        of a source's bucket, which are reported as outstanding at the source (tombstoned, not rewritten)."""
         left = self._targets_left()
         searched = self.needles is not None and bool(self.needles)
+        outstanding: list[dict[str, Any]] = []
         if searched:
-            left += self._holding_left()
+            left += self._holding_left(outstanding)
+        else:  # resumed without the values: the planned objects, not searched again
+            outstanding = [{**entry, "checked": False} for entry in self.plan.held_at_source]
+        untombstoned = [entry for entry in outstanding if not entry["tombstoned"]]
+        left += [f"{entry['url']} (at the source; not tombstoned: a record that cannot be mapped is quarantined, "
+                 "with its text, by each ingestion; have the source's owner remove it)" for entry in untombstoned]
         if left:
             raise ErasureError(f"erasure {self.plan.request} is not complete; still found: " + "; ".join(left[:20])
                                + ". Rerun the same `tuneforge erase ... --apply` to finish it.")
-        return {"targets_left": 0, "values_searched": searched}
+        result: dict[str, Any] = {"targets_left": 0, "values_searched": searched}
+        if outstanding:
+            result["outstanding_at_source"] = outstanding
+        return result
 
     def _targets_left(self) -> list[str]:
         left = [f"{entry['path']} ({entry['kind']})" for entry in self.plan.paths
@@ -154,11 +170,17 @@ class Erasure:
                     left.append(f"registry alias {alias} on version {holder.version}")
         return left
 
-    def _holding_left(self) -> list[str]:
+    def _holding_left(self, outstanding: list[dict[str, Any]]) -> list[str]:
+        """What still holds the values, ids or lines; the objects of a source's bucket holding records go to
+        ``outstanding`` instead (one entry per object), each saying whether tombstones stop its records."""
         needles, layout = self.needles, self.layout
         assert needles is not None
-        left = [f"raw record {m.source}/{m.file}:{m.position}" for m in find_records(
-            layout.raw, {i for i in needles.ids}, needles.values)]
+        try:
+            matches = list(find_records(layout.raw, {i for i in needles.ids}, needles.values))
+        except SourceUnreachable as error:
+            raise ErasureError(f"cannot verify erasure {self.plan.request}: {error}") from None
+        left = [f"raw record {m.source}/{m.file}:{m.position}" for m in matches if not m.at_source]
+        outstanding += _at_source([m for m in matches if m.at_source], Tombstones.load(layout.tombstones))
         for directory in (layout.root / "data", layout.root / "logs", layout.reports, layout.exports, layout.adapters):
             left += [f"{path.relative_to(layout.root)} ({', '.join(kinds)})"
                      for path, kinds in holding(files_under(directory), needles)]
@@ -168,3 +190,19 @@ class Erasure:
                      for hit in runs_holding(self.registry.client, needles, set(), set())]
         return left
 
+
+
+def _at_source(matches: list[RawMatch], tombstones: Tombstones) -> list[dict[str, Any]]:
+    """One entry per bucket object still holding records: its URL, ETag, the records' positions, and whether every
+    one of them is tombstoned (the next ingestion drops it)."""
+    objects: dict[tuple[str, str], dict[str, Any]] = {}
+    for match in matches:
+        entry = objects.setdefault((match.source, match.file), {
+            "source": match.source, "file": match.file, "url": match.url, "etag": match.etag, "positions": [],
+            "tombstoned": True, "note": HELD_AT_SOURCE})
+        entry["positions"].append(match.position)
+        entry["tombstoned"] = entry["tombstoned"] and match.example is not None and bool(
+            tombstones.erases(match.example))
+    for entry in objects.values():
+        entry["positions"] = sorted(set(entry["positions"]), key=lambda p: -1 if p is None else p)
+    return [objects[key] for key in sorted(objects)]

@@ -2,6 +2,10 @@
 
 The plan is what a dry run prints and what ``--apply`` carries out step by step. It is saved as JSON (hashes, ids,
 paths and counts; never the values searched for) after each step, so a killed erasure resumes where it stopped.
+
+Records found in the objects of a source on object storage are tombstoned like any (the next ingestion drops them)
+but their objects are not rewritten: tuneforge does not write to a source's bucket. The plan lists each such object
+(URL, ETag, positions) under ``held_at_source``, and the proof reports them as outstanding at the source.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from tuneforge.governance import audit
 from tuneforge.governance.dvc_store import objects_holding
 from tuneforge.governance.matching import Needles, check_value
 from tuneforge.governance.mlflow_store import runs_holding
-from tuneforge.governance.raw_files import find_records, record_lines
+from tuneforge.governance.raw_files import SourceUnreachable, find_records, record_lines
 from tuneforge.governance.stored import files_under, holding
 from tuneforge.governance.tombstones import tombstone_for
 from tuneforge.hashing import file_digest
@@ -27,6 +31,7 @@ from tuneforge.layout import Layout
 from tuneforge.modeling.records import load_training_inputs, load_training_result
 from tuneforge.registry import ERASED_TAG, ChampionRegistry
 
+HELD_AT_SOURCE = "held by the source's owner: not rewritten"
 STEPS = ("tombstones", "raw", "logs", "registry", "mlflow", "files", "retrain", "dvc", "verify")
 
 
@@ -44,6 +49,9 @@ class ErasurePlan:
     selectors: dict[str, int]  # how many ids and values were given
     records: list[dict[str, Any]] = field(default_factory=list)  # source, file, position, why, tombstone hashes
     raw_files: list[dict[str, Any]] = field(default_factory=list)  # source, file, positions, sha256 before
+    # Objects of a source on object storage holding records: source, file, url, etag, positions, tombstoned, note.
+    # Tombstoned, never rewritten (the bucket is the source owner's); the proof lists them as outstanding there.
+    held_at_source: list[dict[str, Any]] = field(default_factory=list)
     log_lines: list[dict[str, Any]] = field(default_factory=list)  # file, line_sha256s
     datasets: list[str] = field(default_factory=list)  # workspace data files holding the records (rebuilt)
     dvc_objects: list[dict[str, str]] = field(default_factory=list)  # store, oid
@@ -61,6 +69,7 @@ class ErasurePlan:
 
     def counts(self) -> dict[str, int]:
         return {"records": len(self.records), "raw_files": len(self.raw_files),
+                "source_objects": len(self.held_at_source),
                 "log_files": len(self.log_lines), "log_lines": sum(len(e["line_sha256s"]) for e in self.log_lines),
                 "datasets": len(self.datasets), "dvc_objects": len(self.dvc_objects),
                 "dataset_versions": len(self.dataset_versions), "mlflow_runs": len(self.runs),
@@ -114,7 +123,12 @@ def build_plan(layout: Layout, registry: ChampionRegistry | None, ids: list[str]
                        selector_sha256=selector_sha256(salt, ids, values), salt=salt,
                        selectors={"ids": len(ids), "values": len(values)})
     needles = Needles(values=values, ids={i for i in ids if "/" in i})
-    _raw_records(layout, plan, needles, set(ids), values)
+    try:
+        _raw_records(layout, plan, needles, set(ids), values)
+    except SourceUnreachable as error:
+        raise ErasureError(f"{error}. The search for the records is not complete, so no plan was made and nothing "
+                           "was changed; make the location reachable (or remove the source) and run the request "
+                           "again.") from None
     root = layout.root
     plan.datasets = [_relative(root, path) for directory in (layout.ingested, layout.cleaned, layout.curated)
                      for path, _ in holding(files_under(directory), needles)]
@@ -142,6 +156,7 @@ def build_plan(layout: Layout, registry: ChampionRegistry | None, ids: list[str]
 
 def _raw_records(layout: Layout, plan: ErasurePlan, needles: Needles, ids: set[str], values: list[str]) -> None:
     files: dict[tuple[str, str], set] = {}
+    objects: dict[tuple[str, str], dict[str, Any]] = {}
     for match in find_records(layout.raw, ids, values):
         record: dict[str, Any] = {"source": match.source, "file": match.file, "position": match.position,
                                   "why": match.why}
@@ -149,8 +164,21 @@ def _raw_records(layout: Layout, plan: ErasurePlan, needles: Needles, ids: set[s
             needles.ids.add(match.example.id)
             tombstone = tombstone_for(match.example, plan.request)
             record.update(id_sha256=tombstone.id_sha256, content_sha256=tombstone.content_sha256)
+        if match.at_source:
+            record.update(url=match.url, etag=match.etag)
+            held = objects.setdefault((match.source, match.file), {
+                "source": match.source, "file": match.file, "url": match.url, "etag": match.etag, "positions": [],
+                "tombstoned": True, "note": HELD_AT_SOURCE})
+            held["positions"].append(match.position)
+            # A record that could not be mapped (it would be quarantined) has no tombstone to stop it.
+            held["tombstoned"] = held["tombstoned"] and match.example is not None
+        else:
+            files.setdefault((match.source, match.file), set()).add(match.position)
         plan.records.append(record)
-        files.setdefault((match.source, match.file), set()).add(match.position)
+    for key in sorted(objects):
+        held = objects[key]
+        held["positions"] = sorted(set(held["positions"]), key=lambda p: -1 if p is None else p)
+        plan.held_at_source.append(held)
     for (source, name), positions in sorted(files.items()):
         path = layout.raw / source / name
         needles.lines |= record_lines(path, positions)

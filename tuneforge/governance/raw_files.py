@@ -1,7 +1,11 @@
 """The records of the raw sources an erasure request matches, and removing them from their files in place.
 
 Records are read by the same readers and field mappings as ingestion, so a record is found in every format a
-source may hold. A file is rewritten in its own format and compression, without the matched records (the lines of
+source may hold. A source on object storage (``location:`` in its ``source.yaml``) is searched the same way, its
+objects listed and streamed through the same store as ingestion (its ``storage_options``, credentials from the
+environment); its matches carry the object's URL and ETag. Those objects are never rewritten: tuneforge does not
+own a source's bucket, so such a record is only tombstoned (ingestion then drops it) and reported as held at the
+source. A file is rewritten in its own format and compression, without the matched records (the lines of
 a JSONL or CSV file that are kept stay byte for byte as they were); a file left without records, or one that could
 not be parsed and holds a matched value, is deleted.
 """
@@ -23,8 +27,16 @@ from tuneforge.atomic import AtomicFile
 from tuneforge.corpus import readers
 from tuneforge.corpus.compressed import open_decompressed
 from tuneforge.corpus.mapping import to_example
+from tuneforge.corpus.objectstore import ObjectPath, ObjectStoreError
 from tuneforge.corpus.records import Example
-from tuneforge.corpus.sources import list_sources, load_source_config, read_options
+from tuneforge.corpus.sources import (
+    FieldMapping,
+    list_sources,
+    load_source_config,
+    object_store,
+    read_options,
+    source_entries,
+)
 from tuneforge.governance.matching import line_digest, normalize, record_text, value_in
 from tuneforge.governance.stored import text_of
 
@@ -38,6 +50,17 @@ class RawMatch:
     position: int | None  # line (JSONL, CSV), item (JSON), row (xlsx, Parquet); None: the whole file
     why: str  # "id" or "value"
     example: Example | None  # the canonical row it maps to (None when it could not be mapped)
+    url: str | None = None  # the object's URL, for a source on object storage (its records are not rewritten)
+    etag: str | None = None  # the object's ETag as listed: the content the match was found in
+
+    @property
+    def at_source(self) -> bool:
+        """Held in an object of a source's bucket, which tuneforge does not write to."""
+        return self.url is not None
+
+
+class SourceUnreachable(RuntimeError):
+    """A source on object storage could not be listed or read while searching it: the search is not complete."""
 
 
 def id_matches(example_id: str, wanted: set[str]) -> bool:
@@ -47,25 +70,44 @@ def id_matches(example_id: str, wanted: set[str]) -> bool:
 
 
 def find_records(raw_dir: Path, ids: set[str], values: list[str]) -> Iterator[RawMatch]:
-    """Every record under ``raw_dir`` whose id is in ``ids`` or that holds one of ``values``."""
+    """Every record under ``raw_dir`` whose id is in ``ids`` or that holds one of ``values``, in the sources' files
+    on disk and in the objects of the sources on object storage (read-only, streamed). ``SourceUnreachable`` naming
+    the source and its location when one of those cannot be listed or read."""
     for source in list_sources(raw_dir):
         source_dir = raw_dir / source
         config = load_source_config(source_dir)
         options = read_options(source_dir, config)
-        for entry in readers.discover(source_dir, options):
-            if not isinstance(entry, readers.DataFile):
+        try:
+            # strict: an object this process may not read fails the search rather than being skipped (the ingestion
+            # may run with other credentials, and read it).
+            store = object_store(source_dir, config, strict=True)
+            yield from _source_records(source, source_entries(source_dir, config, options, store), config.fields,
+                                       options, ids, values)
+        except ObjectStoreError as error:
+            error = getattr(error, "cause", error)
+            raise SourceUnreachable(f"Source {source!r} ({config.location}): {error}") from None
+
+
+def _source_records(source: str, entries: Iterator[readers.Entry], fields: FieldMapping, options: readers.ReadOptions,
+                    ids: set[str], values: list[str]) -> Iterator[RawMatch]:
+    for entry in entries:
+        if not isinstance(entry, readers.DataFile):
+            continue
+        url = etag = None
+        if isinstance(entry.path, ObjectPath):
+            url = str(entry.path)
+            etag = entry.path.info.etag if entry.path.info is not None else None
+        for item in readers.read_file(entry, options):
+            if isinstance(item, readers.Problem):
+                if values and item.record and any(value_in(v, normalize(item.record)) for v in values):
+                    yield RawMatch(source, item.file, item.line, "value", None, url, etag)
                 continue
-            for item in readers.read_file(entry, options):
-                if isinstance(item, readers.Problem):
-                    if values and item.record and any(value_in(v, normalize(item.record)) for v in values):
-                        yield RawMatch(source, item.file, item.line, "value", None)
-                    continue
-                example = to_example(item, config.fields, source)
-                example = example if isinstance(example, Example) else None
-                if example is not None and id_matches(example.id, ids):
-                    yield RawMatch(source, item.file, item.line, "id", example)
-                elif values and any(value_in(v, normalize(record_text(item.data))) for v in values):
-                    yield RawMatch(source, item.file, item.line, "value", example)
+            example = to_example(item, fields, source)
+            example = example if isinstance(example, Example) else None
+            if example is not None and id_matches(example.id, ids):
+                yield RawMatch(source, item.file, item.line, "id", example, url, etag)
+            elif values and any(value_in(v, normalize(record_text(item.data))) for v in values):
+                yield RawMatch(source, item.file, item.line, "value", example, url, etag)
 
 
 def record_lines(path: Path, positions: set[int | None]) -> set[str]:
