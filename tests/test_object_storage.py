@@ -364,6 +364,49 @@ def test_an_object_replaced_after_its_listing_is_not_read(s3, s3_endpoint):
         store.open(listed)
 
 
+def test_a_task_process_reuses_one_filesystem_per_server_options_and_credentials(s3, s3_endpoint, monkeypatch,
+                                                                                    tmp_path):
+    """A store shipped to a task travels without its filesystem; the task's process takes one it already built for
+    the same server, options and credentials, instead of building one (an AWS client, a connection pool) per piece."""
+    import pickle
+
+    from tuneforge.corpus import objectstore
+
+    bucket = new_bucket(s3)
+    s3.put_object(Bucket=bucket, Key="in/a.jsonl", Body=lines([record(0)]))
+    options = StorageOptions(endpoint_url=s3_endpoint, region="us-east-1")
+    store = ObjectStore(f"s3://{bucket}/in/", options)
+    shipped = pickle.dumps(store)
+    assert DUMMY_SECRET.encode() not in shipped and b"S3FileSystem" not in shipped
+    first, second = pickle.loads(shipped), pickle.loads(pickle.dumps(store))
+    assert first._fs is second._fs and first._fs is not store._fs, "one per process, not one per piece"
+    info = next(second.walk())
+    with first.open(info) as handle:
+        assert handle.read() == lines([record(0)])
+    other = pickle.loads(pickle.dumps(ObjectStore(f"s3://{bucket}/in/", StorageOptions(endpoint_url=s3_endpoint))))
+    assert other._fs is not first._fs, "other options, another filesystem"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "another-dummy-secret")
+    rotated = pickle.loads(shipped)
+    assert rotated._fs is not first._fs, "other credentials in the environment, another filesystem"
+    monkeypatch.setattr(objectstore, "SHARED_FILESYSTEM_SECONDS", 0.0)
+    assert pickle.loads(shipped)._fs is not rotated._fs, "none is kept past its time"
+    injected = ObjectStore(f"s3://{bucket}/in/", options, filesystem=store._fs)
+    assert pickle.loads(pickle.dumps(injected))._fs is not None, "a filesystem given by the caller travels with it"
+
+    # Ingestion in task processes (spawned) reads the source as one process does.
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET)
+    source = tmp_path / "data" / "raw" / "papers"
+    source.mkdir(parents=True)
+    for part in range(4):
+        s3.put_object(Bucket=bucket, Key=f"papers/part-{part}.jsonl",
+                      Body=lines([record(part * 10 + i) for i in range(5)]))
+    (source / SOURCE_CONFIG).write_text(remote_config(s3_endpoint, f"s3://{bucket}/papers/"))
+    report, rows, _ = ingest(source, workers=1)
+    expected = rows.read_bytes()
+    parallel, rows, _ = ingest(source, workers=2)
+    assert (parallel.rows, rows.read_bytes()) == (report.rows, expected) and report.rows == 20
+
+
 def test_configured_remote_is_applied_once_and_follows_the_settings(tmp_path, monkeypatch):
     root = dvc_workspace(tmp_path / "ws")
     calls: list[tuple[str, ...]] = []

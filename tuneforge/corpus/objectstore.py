@@ -31,8 +31,13 @@ unreadable file on disk.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import re
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,7 +97,8 @@ class StorageOptions(BaseModel):
         return value
 
     def filesystem_kwargs(self) -> dict[str, Any]:
-        """The s3fs arguments. A fresh filesystem without a listings cache: every look sees the bucket as it is."""
+        """The s3fs arguments: a filesystem of tuneforge's own (not fsspec's instance cache, shared with other code),
+        without a listings cache: every look sees the bucket as it is."""
         kwargs: dict[str, Any] = {"skip_instance_cache": True, "use_listings_cache": False}
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
@@ -174,12 +180,26 @@ class ObjectStore:
         # strict: an object forbidden while read is an ObjectStoreError too, not an unreadable file (a search that
         # must see every object, such as an erasure's, cannot skip one it may not read).
         self.strict = strict
+        self._shared = filesystem is None  # built here: a task's process may use its own instead
         if filesystem is None:
             import fsspec  # here: a source on disk never loads s3fs and its AWS SDK
 
             filesystem = fsspec.filesystem(self.location.split("://", 1)[0], **self.options.filesystem_kwargs())
         self._fs = filesystem
         self._root = self.location.split("://", 1)[1].rstrip("/")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Shipped to a task without its filesystem, which the task's process takes from its own (one per process,
+        server, options and credentials, for a few minutes) rather than building one per task piece."""
+        state = dict(self.__dict__)
+        if self._shared:
+            state["_fs"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._fs is None:
+            self._fs = _shared_filesystem(self.location, self.options)
 
     def url(self, name: str = "") -> str:
         return self.location + name
@@ -248,6 +268,44 @@ class ObjectStore:
             raise ObjectStoreError(f"{doing}: {_why(error)}") from None
         except Exception as error:  # botocore's and aiohttp's own classes: no server, no credentials, throttled
             raise ObjectStoreError(f"{doing}: {_why(error)}") from None
+
+
+# The AWS settings of the environment a filesystem is built under: a change (other credentials, another profile)
+# gives another filesystem rather than one holding the former credentials.
+CREDENTIAL_ENVIRONMENT = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                          "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE",
+                          "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+                          "AWS_EC2_METADATA_DISABLED", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+SHARED_FILESYSTEMS = 8
+SHARED_FILESYSTEM_SECONDS = 300.0
+_filesystems: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+_filesystems_lock = threading.Lock()
+
+
+def _shared_filesystem(location: str, options: StorageOptions) -> Any:
+    """A task process's filesystem for ``location``'s scheme and ``options`` under the environment's AWS settings,
+    built on first use and kept ``SHARED_FILESYSTEM_SECONDS`` (s3fs makes its AWS client and connection pool once
+    per process, not per task piece). Safe to share: listings are never cached (every look sees the bucket as it
+    is), s3fs serves calls from several threads on its own event loop, the key holds the process id (a forked child
+    builds its own, not the parent's loop and sockets) and a digest of the AWS settings in the environment (never
+    the values), and an instance is not kept long enough to outlive credentials rotated in a file. The few most
+    recent are kept."""
+    import fsspec  # here: a source on disk never loads s3fs and its AWS SDK
+
+    scheme = location.split("://", 1)[0]
+    kwargs = options.filesystem_kwargs()
+    environment = hashlib.sha256(repr([(name, os.environ.get(name)) for name in CREDENTIAL_ENVIRONMENT]).encode())
+    key = (os.getpid(), scheme, repr(sorted(kwargs.items())), environment.hexdigest())
+    now = time.monotonic()
+    with _filesystems_lock:
+        built, filesystem = _filesystems.get(key, (0.0, None))
+        if filesystem is None or now - built > SHARED_FILESYSTEM_SECONDS:
+            built, filesystem = now, fsspec.filesystem(scheme, **kwargs)
+        _filesystems[key] = (built, filesystem)
+        _filesystems.move_to_end(key)
+        while len(_filesystems) > SHARED_FILESYSTEMS:
+            _filesystems.popitem(last=False)
+        return filesystem
 
 
 def _info(name: str, entry: Mapping[str, Any]) -> ObjectInfo:
