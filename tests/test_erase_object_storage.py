@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from pipelines.erase_command import _apply, _print_plan
+from pipelines.erase_command import _apply, _print_plan, _status
 from tests import test_object_storage
 from tests.test_governance import EMAIL, MAPPING, NAME, PHONE, _jsonl, _rows
 from tests.test_object_storage import DUMMY_SECRET, new_bucket, remote_config
@@ -111,6 +111,8 @@ def test_a_person_in_a_bucket_source_is_tombstoned_listed_as_held_at_the_source_
     assert EMAIL not in trail and NAME not in trail and "7946" not in trail and DUMMY_SECRET not in trail
     verify = [entry for entry in audit.read(layout.erasure_log) if entry["event"] == "step verify"]
     assert verify[0]["detail"]["outstanding_at_source"][0]["url"] == url, "the audit log records it too"
+    assert _status(layout) == 0
+    assert f"outstanding at the source ({HELD_AT_SOURCE}): {url} (ETag {etag})" in capsys.readouterr().out
 
 
 def test_a_record_put_in_the_bucket_after_the_plan_keeps_the_erasure_from_being_reported_done(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tuneforge.atomic import write_text_atomically
+from tuneforge.corpus.sources import SourceError
 from tuneforge.governance import audit
 from tuneforge.governance.dvc_store import objects_holding, remaining, remove_objects
 from tuneforge.governance.matching import Needles
@@ -177,7 +178,7 @@ class Erasure:
         assert needles is not None
         try:
             matches = list(find_records(layout.raw, {i for i in needles.ids}, needles.values))
-        except SourceUnreachable as error:
+        except (SourceUnreachable, SourceError) as error:
             raise ErasureError(f"cannot verify erasure {self.plan.request}: {error}") from None
         left = [f"raw record {m.source}/{m.file}:{m.position}" for m in matches if not m.at_source]
         outstanding += _at_source([m for m in matches if m.at_source], Tombstones.load(layout.tombstones))
