@@ -29,7 +29,7 @@ class PiiConfig(BaseModel):
         list(KINDS),
         description=f"Kinds of personal data and secrets replaced by [KIND] placeholders: {', '.join(KINDS)}.",
     )
-    ner: Literal["cued", "all", "off"] = Field(
+    ner: Literal["cued", "pairs", "all", "off"] = Field(
         "cued",
         description="Names by the NER model: 'cued' on sentences with a person cue (honorific, 'patient', 'called', "
         "other personal data, ...); 'all' on every sentence with a capitalised word pair; 'off' never.",
