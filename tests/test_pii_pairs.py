@@ -1,0 +1,84 @@
+"""The ``pairs`` NER scope (bare names without a cue, scientific terms left alone) and the street addresses of
+more countries."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuneforge.pii import names
+from tuneforge.pii.addresses import find_addresses
+from tuneforge.pii.redactor import redactor_for
+from tuneforge.profiles import PiiConfig
+
+
+def redact(text: str, **settings) -> str:
+    return redactor_for(PiiConfig(**settings)).redact(text)[0]
+
+
+@pytest.mark.parametrize("text", [
+    "Maria Gonzalez will collect the parcel on Friday.",
+    "The keys were left with Hugh Vaughan at the front desk.",
+])
+def test_pairs_finds_bare_names(text):
+    assert "[PERSON]" in redact(text, ner="pairs")
+    assert redact(text) == text, "the default cued scope needs a cue"
+
+
+@pytest.mark.parametrize("text", [
+    "We also introduce a Monte Carlo method to estimate the posterior.",
+    "Iterative Magnitude Pruning (IMP) consistently finds sparse subnetworks.",
+    "The paper presents Deep Rewiring, an algorithm that trains sparse networks.",
+    "Evaluating Named Entity Recognition systems is not direct.",
+    "It is currently done via Markov chain Monte Carlo with simple proposals.",
+    "We compare with Style Fusion ( Gao et al . , 2019b ) on three datasets.",
+    "Based on sequential Monte Carlo (SMC), we derive a bound. Sequential Monte Carlo is then extended.",
+])
+def test_pairs_leaves_scientific_terms_alone(text):
+    assert redact(text, ner="pairs") == text
+
+
+@pytest.mark.parametrize(("sentence", "sent"), [
+    ("In Section Three we report the results.", False),  # a stop word capitalised by the sentence start
+    ("The Transformer is trained for ten epochs.", False),
+    ("Results for Iterative Magnitude Pruning are in the table.", False),  # a term
+    ("Maria Gonzalez will collect the parcel on Friday.", True),
+    ("The parcel is for Maria Gonzalez.", True),
+])
+def test_pairs_sends_a_sentence_to_the_model_only_for_a_pair_that_may_be_a_name(sentence, sent):
+    assert bool(names.candidate_sentences(sentence, "pairs")) is sent
+    assert names.candidate_sentences(sentence, "all"), "the all scope sends every capitalised pair"
+
+
+@pytest.mark.parametrize(("word", "english"), [
+    ("pruning", True), ("recognition", True), ("hierarchical", True), ("contextualized", True),
+    ("john", False), ("smith", False), ("vaughan", False), ("fleming", False), ("wiktor", False),
+])
+def test_an_english_word_is_told_from_a_name_by_its_frequency_across_languages(word, english):
+    assert names.english_word(word) is english
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    ("Studio 7, Hale Ports, Lake Naomi, E61 6TT has no hot water.", "Studio 7, Hale Ports, Lake Naomi, E61 6TT"),
+    ("The parcel for rue de la Paix, 75002 Paris came back.", "rue de la Paix, 75002 Paris"),
+    ("It happened outside 12/4, Gandhi Nagar, Pune-411001 at 11pm.", "12/4, Gandhi Nagar, Pune-411001"),
+    ("Rua Augusta, 45, Centro, 01001-000 São Paulo / SP, ring twice.",
+     "Rua Augusta, 45, Centro, 01001-000 São Paulo / SP"),
+    ("Keys at 85/984 Kelly Parade, North Richmond, QLD, 4059.", "85/984 Kelly Parade, North Richmond, QLD, 4059"),
+    ("A leak at Storgatan 49, 541 18 Skövde was reported.", "Storgatan 49, 541 18 Skövde"),
+    ("It still lists Berliner Allee 1/5, 31112 Einbeck; sold.", "Berliner Allee 1/5, 31112 Einbeck"),
+    ("Return label for Calle Mayor 27 Piso 2, Madrid, 28013 printed.", "Calle Mayor 27 Piso 2, Madrid, 28013"),
+    ("We met at Piazza Dante, 26 Interno 8, 40020, Bologna (BO) today.",
+     "Piazza Dante, 26 Interno 8, 40020, Bologna (BO)"),
+    ("Noise at Kerkdreef 3, 1234 AB, Sint-Maarten again.", "Kerkdreef 3, 1234 AB, Sint-Maarten"),
+])
+def test_addresses_of_more_countries(text, address):
+    assert [text[span.start : span.end] for span in find_addresses(text)] == [address]
+
+
+@pytest.mark.parametrize("text", [
+    "Table 3, Section 4.2 shows 12345 rows.",
+    "In Figure 2, Model 3 reaches 41.5 on 20000 examples.",
+    "Experiments 1-3, Appendix B, 10000 steps.",
+])
+def test_figures_and_sections_are_not_addresses(text):
+    assert list(find_addresses(text)) == []
