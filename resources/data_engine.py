@@ -25,7 +25,9 @@ class DataEngine(dg.ConfigurableResource):
                          "machine belongs to); empty: a local Ray for the run, or the KubeRay cluster below.")
     num_cpus: int | None = Field(None, ge=1, description="ray only, local Ray: CPUs it may use (None: all).")
     tasks_per_cpu: int = Field(2, ge=1, description="Chunks in flight per worker or CPU: bounds memory.")
-    dedup_shards: int = Field(16, ge=1, le=4096, description="Shards the dedup keys are partitioned into.")
+    dedup_shards: int | None = Field(
+        None, ge=1, le=4096, description="Shards the dedup keys are partitioned into (None: one per 256 MB of input, "
+        "at least 16, at most 4096).")
     kubernetes: dict[str, Any] = Field(
         default_factory=dict, description="ray only: a KubeRay RayCluster to run on (name, namespace, image, "
         "workspace_claim, workspace_path, workers, worker_cpus, worker_memory, head_cpus, head_memory, node_selector, "

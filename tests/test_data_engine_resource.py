@@ -93,3 +93,20 @@ def test_the_command_line_stages_follow_the_project_files_engine(tmp_path):
     engine = engine_config(load_project(tmp_path).environment.data_engine, tmp_path)
     assert engine.engine == "ray" and engine.address == "ray://funnel-head-svc.data.svc.cluster.local:10001"
     assert engine_config({}, tmp_path) == EngineConfig()
+
+
+def test_shards_follow_the_input_size_unless_set():
+    from tuneforge.corpus.engines import MAX_SHARDS, MIN_SHARDS, SHARD_INPUT_BYTES
+
+    engine = EngineConfig()
+    assert engine.dedup_shards is None and DataEngine().config().dedup_shards is None
+    assert engine.shards_for(0) == MIN_SHARDS == 16  # a small corpus keeps the floor
+    assert engine.shards_for(16 * SHARD_INPUT_BYTES) == 16
+    assert engine.shards_for(16 * SHARD_INPUT_BYTES + 1) == 17
+    assert engine.shards_for(100 * SHARD_INPUT_BYTES + 1) == 101  # 27 GB: about 23M documents of 1.1 KB
+    assert engine.shards_for(10**15) == MAX_SHARDS == 4096
+    assert EngineConfig(dedup_shards=3).shards_for(10**12) == 3  # an explicit setting wins
+    assert EngineConfig(dedup_shards=300).shards_for(0) == 300
+    assert DataEngine(dedup_shards=64).config().shards_for(10**15) == 64
+    with pytest.raises(ValueError):
+        EngineConfig(dedup_shards=4097)

@@ -59,9 +59,11 @@ def local_ray():
     ray.shutdown()
 
 
-def _clean(corpus: Path, out: Path, **engine) -> tuple[bytes, bytes, list]:
+def _clean(corpus: Path, out: Path, shards: int = 16, **engine) -> tuple[bytes, bytes, list]:
+    """Kept rows, rejected rows and funnel of cleaning ``corpus``, which must have used ``shards`` dedup shards."""
     config = load_profile("demo").cleaning
     cleaned = clean_file(corpus, out / "kept.jsonl", out / "rejected.jsonl", config, **engine)
+    assert cleaned.dedup_shards == shards
     return (out / "kept.jsonl").read_bytes(), (out / "rejected.jsonl").read_bytes(), cleaned.funnel.as_rows()
 
 
@@ -78,6 +80,17 @@ def test_cleaning_on_ray_writes_the_same_bytes_as_in_one_process_and_in_local_wo
     assert on_ray == one
 
 
+def test_cleaning_writes_the_same_bytes_for_any_shard_count_on_any_engine(corpus, tmp_path, local_ray):
+    expected = _clean(corpus, tmp_path / "auto", workers=1)  # a small input: the floor of 16
+    for count in (1, 300):
+        assert _clean(corpus, tmp_path / f"one-{count}", count, workers=1,
+                      engine=EngineConfig(dedup_shards=count)) == expected, count
+    assert _clean(corpus, tmp_path / "processes-300", 300, workers=2, engine=EngineConfig(dedup_shards=300)) == expected
+    for count in (1, 16, 300):
+        assert _clean(corpus, tmp_path / f"ray-{count}", count,
+                      engine=EngineConfig(engine="ray", dedup_shards=count)) == expected, count
+
+
 def test_curation_on_ray_writes_the_same_bytes_as_locally(corpus, tmp_path, local_ray):
     profile = load_profile("demo")
     sources = {}
@@ -86,12 +99,17 @@ def test_curation_on_ray_writes_the_same_bytes_as_locally(corpus, tmp_path, loca
         lines = corpus.read_text().splitlines(keepends=True)
         sources[name].write_text("".join(lines[: 120] if name == "a" else lines[60:]))
     written = []
-    for name, engine in (("local", EngineConfig()), ("ray", EngineConfig(engine="ray", dedup_shards=3))):
+    runs = (("local", EngineConfig(), 16), ("ray", EngineConfig(engine="ray", dedup_shards=3), 3),
+            ("local-1", EngineConfig(dedup_shards=1), 1), ("local-300", EngineConfig(dedup_shards=300), 300),
+            ("ray-300", EngineConfig(engine="ray", dedup_shards=300), 300))
+    for name, engine, shards in runs:
         out = tmp_path / name
-        curate_sources(sources, out, profile.split, profile.cleaning, engine=engine)
+        curated = curate_sources(sources, out, profile.split, profile.cleaning, engine=engine)
+        assert curated.dedup_shards == shards, name
         written.append({path.name: path.read_bytes() for path in sorted(out.iterdir()) if path.is_file()})
     assert b"exact_duplicate" in written[0]["removed.jsonl"]
-    assert written[1] == written[0]
+    for name, files in zip([name for name, _, _ in runs], written, strict=True):
+        assert files == written[0], name
 
 
 def test_the_ray_engine_joins_a_running_ray_and_leaves_it_running(local_ray):
@@ -117,9 +135,13 @@ def test_dedup_shards_in_rays_object_store_find_what_file_shards_find(tmp_path, 
     exact = rng.integers(0, 400, size=2000).astype(np.uint64)
     bands = rng.integers(0, 900, size=(2000, 4)).astype(np.uint64)
     found = []
-    for shards in (FileShards(tmp_path, 5), RayShards(local_ray, 5)):
+    ray_shards = RayShards(local_ray, 300, buffer_bytes=20_000)  # a flush every few chunks, 300 objects each
+    for shards in (FileShards(tmp_path, 5), RayShards(local_ray, 5), ray_shards):
         finder = ShardedDuplicateFinder(shards)
-        for start in range(0, 2000, 300):
-            finder.add(exact[start:start + 300], bands[start:start + 300])
+        for start in range(0, 2000, 100):
+            finder.add(exact[start:start + 100], bands[start:start + 100])
         found.append({row: (d.kept, d.reason, d.partner) for row, d in finder.find(lambda a, b: "near").items()})
-    assert found[0] and found[1] == found[0]
+    assert found[0] and found[1] == found[0] and found[2] == found[0]
+    scattered = 2000 * (2 + 4 * 3) * 8
+    assert ray_shards.writes <= (scattered // 20_000 + 1) * 300 * 2, "objects per flush, not per chunk"
+    assert ray_shards.writes < 20 * 300 * 2

@@ -92,8 +92,10 @@ def test_sharded_first_occurrences_decide_as_one_dictionary_of_every_id(seed, tm
     assert {firsts.QUALIFIED, firsts.REPEAT, firsts.CLASH, firsts.QUALIFIED | firsts.REPEAT,
             firsts.QUALIFIED | firsts.CLASH} <= codes, "every kind of decision is exercised"
     monkeypatch.setattr(firsts, "SCATTER_ROWS", 1 + seed * 17)
-    for count in (1, 3, 16):
+    for count in (1, 3, 16, 300):
         assert sharded(records, FileShards(tmp_path / f"{count}", count), batch=1 + seed * 13) == expected
+        small_buffer = FileShards(tmp_path / f"{count}-small", count, buffer_bytes=500)  # a flush every few rows
+        assert sharded(records, small_buffer, batch=1 + seed * 13) == expected
     assert sharded(records, MemoryShards(), batch=400) == expected
 
 
@@ -177,11 +179,15 @@ def write_bad_source(source: Path) -> None:
     (source / "README.md").write_text("# about\n")
 
 
-def ingested(source: Path, out: Path, **kwargs) -> tuple[bytes, bytes, dict]:
+def ingested(source: Path, out: Path, shards: int | None = None, **kwargs) -> tuple[bytes, bytes, dict]:
+    """The rows, quarantine and report of ingesting ``source``; ``shards``: the id shard count it must have used."""
     rows, quarantine = out / "rows.jsonl", out / "quarantine.jsonl"
     report = ingest_source(source, rows, quarantine, max_bad_share=1.0, **kwargs)
     assert not [path for path in out.iterdir() if path.name.startswith(".")], "no temporary file is left"
-    return rows.read_bytes(), quarantine.read_bytes(), dataclasses.asdict(report)
+    figures = dataclasses.asdict(report)
+    used = figures.pop("dedup_shards")  # how it ran, not what it found: the rest is the same on any engine
+    assert shards is None or used == shards, (used, shards)
+    return rows.read_bytes(), quarantine.read_bytes(), figures
 
 
 @pytest.fixture(scope="module")
@@ -209,13 +215,19 @@ def test_ingestion_writes_the_same_bytes_in_one_process_in_local_workers_and_on_
     write_bad_source(source)
     erased = Example(id="bad/7", source="bad", group="7", document=f"{DOC} zero 7", summary="the summary zero 7")
     tombstones = Tombstones([tombstone_for(erased, "request-1")])
-    runs = {"in memory": ingested(source, tmp_path / "one", tombstones=tombstones)}
+    runs = {"in memory": ingested(source, tmp_path / "one", shards=1, tombstones=tombstones)}
     with monkeypatch.context() as patched:
         patched.setattr(ingest_module, "PARALLEL_MIN_BYTES", 0)  # a large source: spooled to disk, 16 shards
-        runs["spooled"] = ingested(source, tmp_path / "spooled", tombstones=tombstones, workers=1)
+        runs["spooled"] = ingested(source, tmp_path / "spooled", shards=16, tombstones=tombstones, workers=1)
+        for count in (1, 300):
+            runs[f"spooled, {count} shards"] = ingested(source, tmp_path / f"spooled-{count}", shards=count,
+                                                        tombstones=tombstones, workers=1,
+                                                        engine=EngineConfig(dedup_shards=count))
     runs["2 processes"] = ingested(source, tmp_path / "processes", tombstones=tombstones, workers=2)
-    runs["ray"] = ingested(source, tmp_path / "ray", tombstones=tombstones,
+    runs["ray"] = ingested(source, tmp_path / "ray", shards=3, tombstones=tombstones,
                            engine=EngineConfig(engine="ray", dedup_shards=3))
+    runs["ray, 300 shards"] = ingested(source, tmp_path / "ray-300", shards=300, tombstones=tombstones,
+                                       engine=EngineConfig(engine="ray", dedup_shards=300))
 
     rows, quarantine, report = runs["in memory"]
     reasons = report["quarantine_reasons"]

@@ -56,6 +56,7 @@ def raw_corpus(
             "files": dg.MetadataValue.json(figures["files"]),
             "qualified_ids": dg.MetadataValue.json(figures.get("qualified_ids", {})),
             "dvc_raw_hash": raw_hash,
+            **report.engine,
             "dvc_md5": file_digest(rows_path, "md5"),  # the digest DVC records, so the two can be compared
             "path": dg.MetadataValue.path(str(rows_path)),
             "quarantine": dg.MetadataValue.path(str(quarantine_path)),
@@ -99,6 +100,7 @@ def cleaned_corpus(
             "length_bounds": dg.MetadataValue.md(LengthBounds.from_dict(figures["length_bounds"]).as_markdown()),
             "great_expectations": dg.MetadataValue.md(outcome.as_markdown()),
             "dvc_md5": dataset_hash,
+            **report.engine,
             "path": dg.MetadataValue.path(str(kept_path)),
             "rejected": dg.MetadataValue.path(str(rejected_path)),
         },
@@ -151,6 +153,7 @@ def curated_dataset(
             "funnel": dg.MetadataValue.md(Funnel.from_rows(figures["funnel"]).as_markdown()),
             "great_expectations": dg.MetadataValue.md(outcome.as_markdown()),
             "dvc_md5": dataset_hash,
+            **report.engine,
             "path": dg.MetadataValue.path(str(layout.curated)),
         },
         data_version=dg.DataVersion(dataset_hash),

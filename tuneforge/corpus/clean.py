@@ -51,6 +51,7 @@ CHUNK_ROWS = 1000
 class Cleaned:
     funnel: Funnel
     bounds: LengthBounds  # the length bounds applied, learned or configured
+    dedup_shards: int = 0  # the shards the dedup keys were partitioned into (an engine fact: the outputs are the same)
 
 
 @dataclass
@@ -80,8 +81,9 @@ def clean_file(
         runner.warm(_load_detectors, config.pii)
         bounds = source_bounds(rows_path, config)  # meanwhile the workers load their detectors
         config = bounds.apply(config)
-        funnel = _clean_with(runner, engine.dedup_shards, rows_path, kept_path, rejected_path, config, progress)
-    return Cleaned(funnel, bounds)
+        shards = engine.shards_for(rows_path.stat().st_size)
+        funnel = _clean_with(runner, shards, rows_path, kept_path, rejected_path, config, progress)
+    return Cleaned(funnel, bounds, shards)
 
 
 def _clean_with(

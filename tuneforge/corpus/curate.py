@@ -40,6 +40,7 @@ class Curated:
     funnel: Funnel
     sizes: dict[str, int]
     per_source: dict[str, dict[str, int]]  # source -> {split or removal reason: rows}
+    dedup_shards: int = 0  # the shards the dedup keys were partitioned into (an engine fact, not in the manifest)
 
 
 def curate_sources(
@@ -52,12 +53,13 @@ def curate_sources(
     says where the dedup keys are computed and sharded (the same bytes out on any)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or EngineConfig()
+    shards = engine.shards_for(_size(cleaned.values()))
     with (
         RowFiles(list(cleaned.values())) as rows,
         open_engine(engine, workers_for(_size(cleaned.values()), cleaning.workers)) as runner,
         tempfile.TemporaryDirectory(dir=out_dir, prefix=".curate-") as tmp,
     ):
-        finder = ShardedDuplicateFinder(runner.key_shards(Path(tmp), engine.dedup_shards))
+        finder = ShardedDuplicateFinder(runner.key_shards(Path(tmp), shards))
         row_splits = _index(rows, split, cleaning, finder, runner)
         duplicates = finder.find(dedup.NearDuplicateCheck(
             rows, cleaning.near_duplicate_threshold, cleaning.near_duplicate_summary_threshold,
@@ -68,6 +70,7 @@ def curate_sources(
             cleaning.decontamination_ngram,
         )
         curated = _write(rows, row_splits, duplicates, test_index, cleaning, out_dir)
+        curated.dedup_shards = shards
     manifest = {
         "sources": list(cleaned),
         "split": split.model_dump(),

@@ -8,6 +8,7 @@ everything order-dependent (row numbers, dedup decisions, file writes) happens i
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import os
 from collections import deque
@@ -21,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tuneforge.corpus.shards import FileShards, RayShards
 
 ENGINES = ("local", "ray")
+MIN_SHARDS, MAX_SHARDS = 16, 4096
+SHARD_INPUT_BYTES = 256 << 20  # about 230k rows of 1.1 KB: a shard's keys take tens of MB to process
 # Below this much input, starting worker processes costs more than they save (for cleaning's per-row work; a stage
 # with lighter rows passes a higher bar to ``workers_for``).
 PARALLEL_MIN_BYTES = 16 << 20
@@ -38,8 +41,16 @@ class EngineConfig(BaseModel):
                          "local Ray for the run.")
     num_cpus: int | None = Field(None, ge=1, description="ray only, local Ray: CPUs it may use (None: all).")
     tasks_per_cpu: int = Field(2, ge=1, description="Chunks in flight per worker or CPU: bounds memory.")
-    dedup_shards: int = Field(16, ge=1, le=4096, description="Shards the dedup keys are partitioned into: a shard "
-                              "holds about 1/dedup_shards of them (raise it for corpora of hundreds of millions).")
+    dedup_shards: int | None = Field(
+        None, ge=1, le=MAX_SHARDS, description="Shards the dedup keys (and ingestion's ids) are partitioned into: a "
+        "shard holds about 1/dedup_shards of them. None: one per 256 MB of input, at least 16 and at most 4096, so a "
+        "shard's keys stay about the same size however large the corpus.")
+
+    def shards_for(self, input_bytes: int) -> int:
+        """``dedup_shards`` as set, else sized to ``input_bytes`` of input (see the field)."""
+        if self.dedup_shards is not None:
+            return self.dedup_shards
+        return min(MAX_SHARDS, max(MIN_SHARDS, math.ceil(input_bytes / SHARD_INPUT_BYTES)))
 
 
 def engine_config(fields: dict[str, Any], workspace_root: Path) -> EngineConfig:

@@ -106,6 +106,8 @@ class IngestReport:
     erasures: list[str] = field(default_factory=list)  # the erasure requests in force while this source was read
     location: str | None = None  # the object-storage prefix the files were read from (None: the directory)
     etags: dict[str, str] = field(default_factory=dict)  # data object -> its ETag: the content that was read
+    # the shards the ids were partitioned into: an engine fact, left out of ``as_dict`` (the report is the same on any)
+    dedup_shards: int = 0
 
     @property
     def records_read(self) -> int:
@@ -605,8 +607,9 @@ def ingest_source(
                 with _scratch(None if in_memory else rows_path.parent) as tmp:
                     task = _Task(source, config.fields, options, tombstones, packed=tmp is not None)
                     spool = _Spool(tmp and tmp / "spool.pickle")
-                    found = firsts.FirstOccurrences(
-                        MemoryShards() if tmp is None else runner.key_shards(tmp / "ids", engine.dedup_shards))
+                    shards = MemoryShards() if tmp is None else runner.key_shards(tmp / "ids", engine.shards_for(size))
+                    ingestion.report.dedup_shards = shards.count
+                    found = firsts.FirstOccurrences(shards)
                     written = ingestion.run(runner, _pieces(entries, options), task, found, spool, rows, quarantine,
                                             lambda: files.enter_context(AtomicFile(rows_path, "wb")))
         except ObjectStoreError as error:

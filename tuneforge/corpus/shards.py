@@ -4,6 +4,9 @@ ids of ingestion (``tuneforge.corpus.firsts``).
 Records of uint64 columns are partitioned by a key into ``count`` shards as they arrive (``scatter``: a shuffle), to
 files on this machine (``FileShards``) or to Ray's object store (``RayShards``); afterwards ``map`` runs a function on
 each shard's records on its own, one shard at a time here or as parallel Ray tasks. Only the results travel back.
+The scatter is buffered in the producer up to ``BUFFER_BYTES`` in all, so the files appended to or objects put grow
+with the bytes scattered and the shard count, not with chunks x shards: hundreds of shards cost no more small writes
+than a few.
 
 Duplicate finding: each chunk's exact keys and MinHash band keys are scattered by key. A shard holds every row that
 shares a key with any of its rows, so the exact duplicates and the LSH candidate pairs found shard by shard are
@@ -26,73 +29,116 @@ EXACT, BANDS, IDS = "exact", "bands", "ids"
 # exact: key, row; bands: band, key, row; ids: the columns tuneforge.corpus.firsts.FIELDS names
 COLUMNS = {EXACT: 2, BANDS: 3, IDS: 11}
 DEFAULT_SHARDS = 16
-# A shard's records are put into Ray's object store in parts of about this size: few enough objects for a shard's
-# task to take them all as arguments, small enough that the driver's buffers stay small.
-PART_BYTES = 8 << 20
+# Scattered records wait in the producer until they hold this many bytes (all kinds and shards together), then each
+# shard's share of them is written at once: one file append or one Ray object per shard and kind per flush. So a
+# shuffle of B bytes writes about (B / BUFFER_BYTES + 1) x shards pieces of about BUFFER_BYTES / shards bytes each,
+# however small the chunks it arrives in, and the buffer never holds more than this (plus one chunk).
+BUFFER_BYTES = 128 << 20
 
 
-class FileShards:
+class _BufferedShards:
+    """The scatter side every kind of shards shares: records are buffered with their shard numbers, and ``flush``
+    (when the buffer is full, and before ``map``) sorts them by shard, stably, and hands each shard its records in
+    input order to ``_write``. ``writes`` counts the pieces written."""
+
+    def __init__(self, count: int, buffer_bytes: int | None = None) -> None:
+        if count < 1:
+            raise ValueError(f"a shard count is at least 1, got {count}")
+        self.count = count
+        self.buffer_bytes = BUFFER_BYTES if buffer_bytes is None else buffer_bytes
+        self.writes = 0
+        self._pending: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {kind: [] for kind in COLUMNS}
+        self._pending_bytes = 0
+
+    def scatter(self, kind: str, records: np.ndarray, keys: np.ndarray) -> None:
+        """Send each record to the shard its key falls in (``key % count``); within a shard the records keep their
+        order of arrival. The arrays are held until the next flush: the caller must not change them."""
+        if len(records) == 0:
+            return
+        records = np.asarray(records).astype(np.uint64, copy=False)
+        shard_of = (np.asarray(keys, dtype=np.uint64) % np.uint64(self.count)).astype(
+            np.uint16 if self.count <= 1 << 16 else np.int64)  # 16 bits: numpy's stable sort is a radix sort
+        self._pending[kind].append((records, shard_of))
+        self._pending_bytes += records.nbytes + shard_of.nbytes
+        if self._pending_bytes >= self.buffer_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write out what the buffer holds: per kind, each shard's records in one piece."""
+        for kind, pending in self._pending.items():
+            if not pending:
+                continue
+            records = np.concatenate([part for part, _ in pending])
+            shard_of = np.concatenate([shard for _, shard in pending])
+            pending.clear()
+            order = np.argsort(shard_of, kind="stable")
+            records = records[order]
+            bounds = np.r_[0, np.cumsum(np.bincount(shard_of, minlength=self.count))]
+            del shard_of, order
+            for shard in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
+                self._write(kind, shard, records[bounds[shard]:bounds[shard + 1]])
+                self.writes += 1
+        self._pending_bytes = 0
+
+    def _write(self, kind: str, shard: int, records: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class FileShards(_BufferedShards):
     """Shards as files of uint64 records in a directory, processed one at a time in this process."""
 
-    def __init__(self, directory: Path, count: int = DEFAULT_SHARDS) -> None:
-        self.directory, self.count = Path(directory), count
+    def __init__(self, directory: Path, count: int = DEFAULT_SHARDS, buffer_bytes: int | None = None) -> None:
+        super().__init__(count, buffer_bytes)
+        self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def _path(self, kind: str, shard: int) -> Path:
         return self.directory / f"{kind}-{shard:04d}.u64"
 
-    def append(self, kind: str, shard: int, records: np.ndarray) -> None:
+    def _write(self, kind: str, shard: int, records: np.ndarray) -> None:
         with self._path(kind, shard).open("ab") as handle:
-            records.astype(np.uint64, copy=False).tofile(handle)
+            records.tofile(handle)
 
     def map(self, function: Callable[..., Any], kind: str, *args: Any) -> Iterator[Any]:
+        self.flush()
         for shard in range(self.count):
             path = self._path(kind, shard)
             records = np.fromfile(path, dtype=np.uint64) if path.exists() else np.zeros(0, dtype=np.uint64)
             yield function(records.reshape(-1, COLUMNS[kind]), *args)
 
 
-class MemoryShards:
+class MemoryShards(_BufferedShards):
     """Shards as arrays in this process: for an input small enough that its keys are few (a small source's ids)."""
 
-    def __init__(self, count: int = 1) -> None:
-        self.count = count
+    def __init__(self, count: int = 1, buffer_bytes: int | None = None) -> None:
+        super().__init__(count, buffer_bytes)
         self._parts: dict[str, list[list[np.ndarray]]] = {kind: [[] for _ in range(count)] for kind in COLUMNS}
 
-    def append(self, kind: str, shard: int, records: np.ndarray) -> None:
-        self._parts[kind][shard].append(records.astype(np.uint64, copy=False))
+    def _write(self, kind: str, shard: int, records: np.ndarray) -> None:
+        self._parts[kind][shard].append(records)
 
     def map(self, function: Callable[..., Any], kind: str, *args: Any) -> Iterator[Any]:
+        self.flush()
         for parts in self._parts[kind]:
             records = np.concatenate(parts) if parts else np.zeros((0, COLUMNS[kind]), dtype=np.uint64)
             yield function(records.reshape(-1, COLUMNS[kind]), *args)
 
 
-class RayShards:
+class RayShards(_BufferedShards):
     """Shards as lists of objects in Ray's object store (spilled to disk by Ray when memory runs short); each shard
-    is processed by a Ray task on whichever node has room."""
+    is processed by a Ray task on whichever node has room, taking its pieces (one per flush) as arguments."""
 
-    def __init__(self, ray: Any, count: int = DEFAULT_SHARDS) -> None:
-        self._ray, self.count = ray, count
+    def __init__(self, ray: Any, count: int = DEFAULT_SHARDS, buffer_bytes: int | None = None) -> None:
+        super().__init__(count, buffer_bytes)
+        self._ray = ray
         self._parts: dict[str, list[list[Any]]] = {kind: [[] for _ in range(count)] for kind in COLUMNS}
-        self._buffers: dict[str, list[list[np.ndarray]]] = {kind: [[] for _ in range(count)] for kind in COLUMNS}
         self._task = ray.remote(_process_parts)
 
-    def append(self, kind: str, shard: int, records: np.ndarray) -> None:
-        buffer = self._buffers[kind][shard]
-        buffer.append(records.astype(np.uint64, copy=False))
-        if sum(part.nbytes for part in buffer) >= PART_BYTES:
-            self._flush(kind, shard)
-
-    def _flush(self, kind: str, shard: int) -> None:
-        buffer = self._buffers[kind][shard]
-        if buffer:
-            self._parts[kind][shard].append(self._ray.put(np.concatenate(buffer)))
-            buffer.clear()
+    def _write(self, kind: str, shard: int, records: np.ndarray) -> None:
+        self._parts[kind][shard].append(self._ray.put(records))
 
     def map(self, function: Callable[..., Any], kind: str, *args: Any) -> Iterator[Any]:
-        for shard in range(self.count):
-            self._flush(kind, shard)
+        self.flush()
         shared = [self._ray.put(arg) for arg in args]
         pending = [self._task.remote(function, COLUMNS[kind], len(shared), *shared, *parts)
                    for parts in self._parts[kind]]
@@ -107,13 +153,9 @@ def _process_parts(function: Callable[..., Any], columns: int, shared: int, *val
 
 
 def scatter(shards: FileShards | MemoryShards | RayShards, kind: str, records: np.ndarray, keys: np.ndarray) -> None:
-    """Append each record to the shard its key falls in (``key % count``), keeping their order within a shard."""
-    shard_of = (keys % np.uint64(shards.count)).astype(np.int64)
-    order = np.argsort(shard_of, kind="stable")
-    bounds = np.searchsorted(shard_of[order], np.arange(shards.count + 1))
-    for shard in range(shards.count):
-        if bounds[shard] < bounds[shard + 1]:
-            shards.append(kind, shard, records[order[bounds[shard]:bounds[shard + 1]]])
+    """Append each record to the shard its key falls in (``key % count``), keeping their order within a shard
+    (buffered: see ``BUFFER_BYTES``)."""
+    shards.scatter(kind, records, keys)
 
 
 class ShardedDuplicateFinder:

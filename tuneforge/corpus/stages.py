@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ class StageReport:
 
     outputs: list[Path]
     figures: dict[str, Any]
+    # How the stage ran (the dedup shard count): shown with the figures but not written with them, since the outputs
+    # are the same bytes however it ran.
+    engine: dict[str, Any] = field(default_factory=dict)
 
 
 def ingest(layout: Layout, source: str, profile: Profile, engine: EngineConfig | None = None) -> StageReport:
@@ -47,7 +50,8 @@ def ingest(layout: Layout, source: str, profile: Profile, engine: EngineConfig |
     )
     figures = report.as_dict()
     report_path = _write_report(layout.ingested / f"{source}.report.json", figures)
-    return StageReport(outputs=[rows_path, quarantine_path, report_path], figures=figures)
+    return StageReport(outputs=[rows_path, quarantine_path, report_path], figures=figures,
+                       engine={"dedup_shards": report.dedup_shards})
 
 
 def clean(
@@ -86,7 +90,8 @@ def clean(
             "Check the source's field mapping, or adjust the cleaning settings (tuneforge.yaml's cleaning section, or "
             "a cleaning section in the source's source.yaml)."
         )
-    return StageReport(outputs=[kept_path, rejected_path, report_path], figures=figures)
+    return StageReport(outputs=[kept_path, rejected_path, report_path], figures=figures,
+                       engine={"dedup_shards": cleaned.dedup_shards})
 
 
 def applied_cleaning(layout: Layout, source: str, profile: Profile) -> CleaningConfig:
@@ -123,6 +128,7 @@ def curate(layout: Layout, sources: list[str], profile: Profile, engine: EngineC
     return StageReport(
         outputs=outputs,
         figures={"sizes": curated.sizes, "per_source": curated.per_source, "funnel": curated.funnel.as_rows()},
+        engine={"dedup_shards": curated.dedup_shards},
     )
 
 
