@@ -119,8 +119,9 @@ def _repetition_problem(
 
 def _most_frequent(values: np.ndarray) -> tuple[np.uint64, int]:
     ordered = np.sort(values)
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    runs = np.diff(np.r_[starts, len(ordered)])
+    # np.concatenate, not np.r_: the same arrays without np.r_'s per-call parsing of its arguments
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    runs = np.diff(np.concatenate((starts, [len(ordered)])))
     top = int(np.argmax(runs))
     return ordered[starts[top]], int(runs[top])
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import cache
+from re import _constants as sre
+from re import _parser as sre_parse
 
 from detect_secrets.plugins import keyword
 from detect_secrets.plugins.base import RegexBasedDetector
@@ -65,17 +67,23 @@ def _plugins() -> tuple[RegexBasedDetector, ...]:
 
 def find_secrets(text: str) -> Iterator[Span]:
     """Every credential detect-secrets finds in ``text``: ``CREDENTIALS`` for a password in a URL, ``SECRET`` for
-    the rest; a private key spans its whole PEM block."""
+    the rest; a private key spans its whole PEM block. A pattern whose required text (``_required``) is absent is
+    not run: it cannot match."""
+    lowered, ascii_text = text.lower(), text.isascii()
     for plugin in _plugins():
         kind = "CREDENTIALS" if plugin.secret_type == "Basic Auth Credentials" else "SECRET"
         valid = getattr(plugin, "is_formally_valid", None)
         # The plugins' own patterns, matched here for positions (their analyze_string yields a rule's first group,
         # which is sometimes the secret and sometimes just its prefix, "ghp").
         for pattern in plugin.denylist:
+            if not _may_match(pattern, text, lowered, ascii_text):
+                continue
             for match in pattern.finditer(text):
                 group = _secret_group(match)
                 if valid is None or valid(match.group(group)):
                     yield _span(text, match.start(group), match.end(group), kind)
+    if not any(_may_match(rule, text, lowered, ascii_text) for rule in keyword.CONFIG_DENYLIST_REGEX_TO_GROUP):
+        return  # none of the keyword rules can match: analyze_string would yield nothing
     detector = _keyword_detector()
     for value in set(detector.analyze_string(text, denylist_regex_to_group=keyword.CONFIG_DENYLIST_REGEX_TO_GROUP)):
         # The config rules read to the end of the line; in prose the secret is the first word after the key.
@@ -84,6 +92,70 @@ def find_secrets(text: str) -> Iterator[Span]:
         if len(first_word) >= 4:
             for match in re.finditer(re.escape(first_word), text):
                 yield Span(match.start(), match.end(), "SECRET", 1.0)
+
+
+# Required text, read off the parsed pattern: alternatives one of which every match contains, each a set of literals
+# the match holds all of (literal runs outside optional parts; one alternative per alternative of a branch). A literal
+# is (text, whether it matches case-insensitively): those are looked for in the lower-cased text, which is exact for
+# ASCII text and literals only (IGNORECASE also pairs "s" with "ſ", "i" with "ı", "k" with the Kelvin sign), so
+# other texts run the pattern.
+_Literal = tuple[str, bool]
+_Required = frozenset[frozenset[_Literal]]
+_MAX_ALTERNATIVES = 64
+
+
+def _may_match(pattern: re.Pattern[str], text: str, lowered: str, ascii_text: bool) -> bool:
+    required = _required(pattern)
+    if required is None:
+        return True
+    return any(all((literal in lowered or not ascii_text) if folded else literal in text for literal, folded in term)
+               for term in required)
+
+
+@cache
+def _required(pattern: re.Pattern[str]) -> _Required | None:
+    parsed = sre_parse.parse(pattern.pattern, pattern.flags)
+    return _required_in(parsed, bool(parsed.state.flags & sre.SRE_FLAG_IGNORECASE))
+
+
+def _required_in(items, folded: bool) -> _Required | None:  # noqa: ANN001 - a parsed (sub)pattern
+    """What a sequence requires: all its literal runs and the requirements of its mandatory parts."""
+    parts: list[_Required] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            parts.append(frozenset({frozenset({("".join(run), folded)})}))
+            run.clear()
+
+    for op, av in items:
+        if op is sre.LITERAL and (av < 128 or not folded):
+            run.append(chr(av).lower() if folded else chr(av))
+            continue
+        close_run()
+        if op is sre.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            inner = (folded or bool(add_flags & sre.SRE_FLAG_IGNORECASE)) and not del_flags & sre.SRE_FLAG_IGNORECASE
+            found = _required_in(sub, inner)
+        elif op is sre.ATOMIC_GROUP:
+            found = _required_in(av, folded)
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+            found = _required_in(av[2], folded)
+        elif op is sre.BRANCH:
+            alternatives = [_required_in(branch, folded) for branch in av[1]]
+            found = None if any(a is None for a in alternatives) else frozenset().union(*alternatives)
+        else:
+            found = None
+        if found is not None:
+            parts.append(found)
+    close_run()
+    required: _Required | None = None
+    for part in sorted(parts, key=len):  # all of them: each alternative of one with each of the other
+        if required is None:
+            required = part
+        elif len(required) * len(part) <= _MAX_ALTERNATIVES:
+            required = frozenset(mine | theirs for mine in required for theirs in part)
+    return required
 
 
 def _secret_group(match: re.Match[str]) -> int:

@@ -308,10 +308,21 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)?")
 _ID_WORD_START = re.compile(r"(?<![^\W\d_])(?:" + "|".join(map(re.escape, sorted(_ID_WORDS))) + ")")
 
 
+# ASCII text: every byte but a-z made a space, so the split gives the runs of letters. A word of ``_WORD`` is a run
+# of letters, or two joined by a hyphen (steuer-id): it is an identifier's name only if its first run is one of these.
+_NOT_LETTERS = bytes.maketrans(bytes(range(256)), bytes(c if 97 <= c <= 122 else 32 for c in range(256)))
+_ID_FIRST_RUNS = frozenset(word.split("-")[0].encode() for word in _ID_WORDS if word.isascii())
+
+
 def _named_identifier(lowered: str) -> bool:
     if any(phrase in lowered for phrase in _ID_PHRASES):
         return True
-    return bool(_ID_WORD_START.search(lowered)) and not _ID_WORDS.isdisjoint(_WORD.findall(lowered))
+    if lowered.isascii():  # a split of the bytes is several times cheaper than the regex scan
+        if _ID_FIRST_RUNS.isdisjoint(lowered.encode().translate(_NOT_LETTERS).split()):
+            return False
+    elif not _ID_WORD_START.search(lowered):
+        return False
+    return not _ID_WORDS.isdisjoint(_WORD.findall(lowered))
 
 
 def identifier_windows(text: str) -> list[tuple[int, int]]:
