@@ -24,6 +24,8 @@ class DataEngine(dg.ConfigurableResource):
     address: str = Field("", description="ray only: the cluster to join (ray://head:10001, or auto for one this "
                          "machine belongs to); empty: a local Ray for the run, or the KubeRay cluster below.")
     num_cpus: int | None = Field(None, ge=1, description="ray only, local Ray: CPUs it may use (None: all).")
+    object_store_mb: int | None = Field(None, ge=75, description="ray only, local Ray: MiB of its object store, "
+                                        "beyond which Ray spills to disk (None: Ray's default, 30% of the memory).")
     tasks_per_cpu: int = Field(2, ge=1, description="Chunks in flight per worker or CPU: bounds memory.")
     dedup_shards: int | None = Field(
         None, ge=1, le=4096, description="Shards the dedup keys are partitioned into (None: one per 256 MB of input, "

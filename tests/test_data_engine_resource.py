@@ -110,3 +110,22 @@ def test_shards_follow_the_input_size_unless_set():
     assert DataEngine(dedup_shards=64).config().shards_for(10**15) == 64
     with pytest.raises(ValueError):
         EngineConfig(dedup_shards=4097)
+
+
+def test_a_local_rays_object_store_is_sized_by_object_store_mb(monkeypatch):
+    import ray
+
+    from tuneforge.corpus.engines import _ray_session
+
+    started: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **options: started.append(options))
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    for fields in ({"object_store_mb": 1536, "num_cpus": 2}, {}, {"object_store_mb": 1536, "address": "auto"}):
+        with _ray_session(DataEngine(engine="ray", **fields).config()):
+            pass
+    assert started[0]["object_store_memory"] == 1536 << 20 and started[0]["num_cpus"] == 2
+    assert "object_store_memory" not in started[1]  # Ray's own default
+    assert "object_store_memory" not in started[2]  # a running cluster's store is its own
+    with pytest.raises(ValueError, match="object_store_mb"):
+        EngineConfig(object_store_mb=10)  # under Ray's minimum of 75 MiB

@@ -79,7 +79,7 @@ class Environment(BaseModel):
     )
     data_engine: dict[str, Any] = Field(
         default_factory=dict, description="Fields of the data engine resource: engine (local, ray), address (a Ray "
-        "cluster), num_cpus, tasks_per_cpu.",
+        "cluster), num_cpus, object_store_mb, tasks_per_cpu, dedup_shards.",
     )
     dvc: DvcSettings = Field(default_factory=DvcSettings, description="The DVC remote data versions go to.")
     serving: dict[str, Any] = Field(

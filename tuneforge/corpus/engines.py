@@ -40,6 +40,10 @@ class EngineConfig(BaseModel):
     address: str = Field("", description="ray only: the cluster to join (ray://host:10001, or auto); empty: start a "
                          "local Ray for the run.")
     num_cpus: int | None = Field(None, ge=1, description="ray only, local Ray: CPUs it may use (None: all).")
+    object_store_mb: int | None = Field(
+        None, ge=75, description="ray only, local Ray: MiB of its object store, the shared memory holding the dedup "
+        "shuffle (beyond it Ray spills objects to disk). The processes that put objects map the pages they wrote, so "
+        "this bounds what the shuffle adds to a process's RSS. None: Ray's default, 30% of the memory.")
     tasks_per_cpu: int = Field(2, ge=1, description="Chunks in flight per worker or CPU: bounds memory.")
     dedup_shards: int | None = Field(
         None, ge=1, le=MAX_SHARDS, description="Shards the dedup keys (and ingestion's ids) are partitioned into: a "
@@ -190,6 +194,8 @@ def _ray_session(config: EngineConfig) -> Iterator[Any]:
         options["address"] = config.address
     else:
         options["num_cpus"] = config.num_cpus or os.cpu_count() or 1
+        if config.object_store_mb is not None:
+            options["object_store_memory"] = config.object_store_mb << 20
     ray.init(**options)
     try:
         yield ray

@@ -157,19 +157,19 @@ def _unlabelled_pairs(sentence: str, offset: int, doc) -> Iterator[Span]:  # noq
 
 
 # Telling a term from a name, for the spans of the ``pairs`` scope in sentences without a cue. A word is an English
-# word, not a name, when it is common in English text and much rarer in German, Spanish and French text (wordfreq's
-# Zipf frequencies; names are written alike in every language, "john" 5.4 in English and 4.9 in German, "pruning"
-# 3.0 and 1.3), or when it ends in a derivational suffix of English nouns and adjectives ("Recognition",
-# "Contextualized", "Hierarchical"; "-ing" only in an English-specific word: "Pruning", not "Fleming"). A run is a term when a word before its last is an English word, its last word
-# ends in such a suffix or is a head noun of methods and results, it follows an article ("a Monte Carlo method"),
-# a method noun follows it, its initials follow it in brackets ("Iterative Magnitude Pruning (IMP)"), or each of
-# its words also appears in lower case in the text.
+# word, not a name, when it is common in English text and much rarer in German, Spanish and French text (wordfreq's Zipf
+# frequencies; names are written alike in every language, "john" 5.4 in English and 4.9 in German, "pruning" 3.0 and
+# 1.3), or when it ends in a derivational suffix of English nouns and adjectives ("Recognition", "Contextualized",
+# "Hierarchical"; "-ing" only in an English-specific word: "Pruning", not "Fleming"). A run is a term when a word before
+# its last is an English word, its last word ends in such a suffix or is a head noun of methods and results, it follows
+# an article ("a Monte Carlo method"), a method noun follows it, its initials follow it in brackets ("Iterative
+# Magnitude Pruning (IMP)"), or each of its words also appears in lower case in the text.
 _OTHER_LANGUAGES = ("de", "es", "fr")
 _ENGLISH_MIN_ZIPF, _ENGLISH_MARGIN = 2.5, 0.8
 _TERM_SUFFIX = re.compile(r"(?:.tion|.sion|.{3}(?:ness|ism|ization|isation|ized|ised|ical|ics|ogy|ive|ous|ity))s?$")
 _ING = re.compile(r".{4}ings?$")  # an English word only when also English-specific: "Pruning", not "Fleming"
 _ING_MARGIN = 0.7
-_HEAD_NOUNS = frozenset((
+_HEAD_NOUNS = frozenset((  # noqa: SIM905 - a word list reads better as words
     "method methods sampling simulation simulations estimate estimator approximation algorithm algorithms dropout "
     "search model models process processes chain chains distribution distributions integration approach framework "
     "network networks layer layers loss test tests theorem lemma problem rule rules equation equations bound bounds "
