@@ -75,6 +75,9 @@ class TreeSampler:
         self.peak_rss = 0
         self.peak_pss = 0
         self.peak_process_rss = 0  # the largest single process at any sample
+        # the same without the file and shared-memory pages it maps (Ray's object store is shared memory: every
+        # process that wrote or read an object counts its pages in RSS)
+        self.peak_process_private = 0
         self.peak_processes = 0
         self._cpu_seconds: dict[int, float] = {}  # last seen user+system seconds of each process of the tree
         self._machine_busy_start = self._machine_busy()
@@ -120,6 +123,7 @@ class TreeSampler:
                         info = process.memory_info()
                     rss += info.rss
                     self.peak_process_rss = max(self.peak_process_rss, info.rss)
+                    self.peak_process_private = max(self.peak_process_private, info.rss - info.shared)
             self.peak_rss = max(self.peak_rss, rss)
             if full:
                 self.peak_pss = max(self.peak_pss, pss)

@@ -42,7 +42,8 @@ FULL_SIZES = (100_000, 300_000, 1_000_000)
 MEMORY_LIMIT_MB = 2048
 
 
-def child(corpus: Path, out: Path, function: str, workers: int | None, engine: str = "local") -> None:
+def child(corpus: Path, out: Path, function: str, workers: int | None, engine: str = "local",
+          object_store_mb: int | None = None) -> None:
     from tuneforge.corpus.engines import EngineConfig
     from tuneforge.profiles import CleaningConfig
 
@@ -50,7 +51,7 @@ def child(corpus: Path, out: Path, function: str, workers: int | None, engine: s
     clean_file = getattr(importlib.import_module(module), name)
     config = CleaningConfig() if workers is None else CleaningConfig(workers=workers)
     out.mkdir(parents=True, exist_ok=True)
-    options = {} if engine == "local" else {"engine": EngineConfig(engine=engine)}
+    options = {} if engine == "local" else {"engine": EngineConfig(engine=engine, object_store_mb=object_store_mb)}
     started = time.perf_counter()
     cleaned = clean_file(corpus / "rows.jsonl", out / "kept.jsonl", out / "rejected.jsonl", config, **options)
     seconds = time.perf_counter() - started
@@ -66,9 +67,11 @@ def child(corpus: Path, out: Path, function: str, workers: int | None, engine: s
 
 
 def measure(corpus_dir: Path, out: Path, function: str, workers: int | None, log_path: Path,
-            engine: str = "local") -> dict[str, Any]:
+            engine: str = "local", object_store_mb: int | None = None) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.scale", "--child", "--corpus", str(corpus_dir), "--out", str(out),
                "--ours-func", function, "--engines", engine]
+    if object_store_mb is not None:
+        command += ["--object-store-mb", str(object_store_mb)]
     if workers is not None:
         command += ["--workers", str(workers)]
     with log_path.open("w") as log:
@@ -82,6 +85,7 @@ def measure(corpus_dir: Path, out: Path, function: str, workers: int | None, log
         "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
         "peak_pss_mb": round(sampler.peak_pss / 2**20, 1),
         "peak_process_rss_mb": round(sampler.peak_process_rss / 2**20, 1),
+        "peak_process_private_mb": round(sampler.peak_process_private / 2**20, 1),
         "outputs_sha256": {name: file_digest(out / name) for name in ("kept.jsonl", "rejected.jsonl")},
         "processes": sampler.peak_processes,
         "other_cpu_seconds": round(sampler.other_cpu_seconds, 1),
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="CleaningConfig.workers (default: the profile default, 0 = one per CPU)")
     parser.add_argument("--ours-func", default=DEFAULT_OURS)
     parser.add_argument("--engines", default="local", help="comma-separated data engines: local, ray (default local)")
+    parser.add_argument("--object-store-mb", type=int, default=None,
+                        help="ray: MiB of the local Ray's object store (default: Ray's, 30%% of the memory)")
     parser.add_argument("--keep", action="store_true", help="keep corpora and outputs (corpora are rebuilt otherwise)")
     parser.add_argument("--work-dir", type=Path, default=WORK_DIR)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -115,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     engines = args.engines.split(",")
     if args.child:
-        child(args.corpus, args.out, args.ours_func, args.workers, engines[0])
+        child(args.corpus, args.out, args.ours_func, args.workers, engines[0], args.object_store_mb)
         return
 
     if args.sizes:
@@ -142,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
         for engine in engines:
             out = runs_dir / f"out-{size}-{engine}"
             busy_before = busy_warning()
-            report = measure(corpus_dir, out, args.ours_func, args.workers, runs_dir / f"{size}-{engine}.log", engine)
+            report = measure(corpus_dir, out, args.ours_func, args.workers, runs_dir / f"{size}-{engine}.log", engine,
+                             args.object_store_mb)
             entry = {
                 "docs": size,
                 "engine": engine,
@@ -150,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
                 "seconds": round(report["seconds"], 2),
                 "docs_per_second": round(size / report["seconds"], 1),
                 "us_per_doc": round(report["seconds"] / size * 1e6, 1),
-                **{key: report[key] for key in ("peak_rss_mb", "peak_pss_mb", "peak_process_rss_mb", "processes",
+                **{key: report[key] for key in ("peak_rss_mb", "peak_pss_mb", "peak_process_rss_mb",
+                                                "peak_process_private_mb", "processes",
                                                 "ru_maxrss_self_mb", "ru_maxrss_children_mb", "rows_out",
                                                 "other_cpu_seconds")},
                 "corpus_build_seconds": info.seconds,
@@ -160,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
             results["sizes"].append(entry)
             print(f"  {engine}: {entry['seconds']:.1f}s, {entry['docs_per_second']:.0f} docs/s, peak RSS "
                   f"{entry['peak_rss_mb']:.0f} MB (PSS {entry['peak_pss_mb']:.0f} MB, largest process "
-                  f"{entry['peak_process_rss_mb']:.0f} MB), {entry['rows_out']} rows kept; CPU used by other "
+                  f"{entry['peak_process_rss_mb']:.0f} MB, {entry['peak_process_private_mb']:.0f} MB private), "
+                  f"{entry['rows_out']} rows kept; CPU used by other "
                   f"processes meanwhile: {entry['other_cpu_seconds']:.0f}s", flush=True)
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
@@ -184,14 +193,16 @@ def main(argv: list[str] | None = None) -> None:
             entry["time_vs_local"] = round(entry["seconds"] / local[entry["docs"]], 3)
     results["peak_rss_mb_max"] = max(e["peak_rss_mb"] for e in results["sizes"])
     results["peak_process_rss_mb_max"] = max(e["peak_process_rss_mb"] for e in results["sizes"])
+    results["peak_process_private_mb_max"] = max(e["peak_process_private_mb"] for e in results["sizes"])
     results["under_memory_limit"] = results["peak_process_rss_mb_max"] < MEMORY_LIMIT_MB
 
     header = ("docs", "engine", "MiB", "seconds", "docs/s", "us/doc", "ratio", "vs local", "peak RSS MB",
-              "peak PSS MB", "largest process MB", "identical")
+              "peak PSS MB", "largest process MB", "largest private MB", "identical")
     rows = [header] + [
         (str(e["docs"]), e["engine"], f"{e['mib']:.0f}", f"{e['seconds']:.1f}", f"{e['docs_per_second']:.0f}",
          f"{e['us_per_doc']:.0f}", f"{e['time_per_doc_ratio']:.2f}", f"{e.get('time_vs_local', 1.0):.2f}",
          f"{e['peak_rss_mb']:.0f}", f"{e['peak_pss_mb']:.0f}", f"{e['peak_process_rss_mb']:.0f}",
+         f"{e['peak_process_private_mb']:.0f}",
          str(e["outputs_identical_across_engines"]))
         for e in results["sizes"]
     ]
