@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -187,3 +189,10 @@ def test_long_tokens_mixing_letters_and_digits_may_hold_a_secret(text, may):
     from tuneforge.pii.redactor import _may_hold_secret
 
     assert bool(_may_hold_secret(text, text.lower())) is may
+
+
+def test_the_detectors_load_without_transformers_which_stays_importable():
+    """Presidio imports Hugging Face transformers only for an NLP engine the detectors never use: seconds per worker."""
+    script = ("import sys; import tuneforge.pii.structured; assert 'transformers' not in sys.modules, 'imported'; "
+              "from transformers import PreTrainedModel")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

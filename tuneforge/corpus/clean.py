@@ -26,7 +26,7 @@ from tuneforge.atomic import AtomicFile
 from tuneforge.corpus import dedup
 from tuneforge.corpus.engines import Engine, EngineConfig, open_engine, workers_for
 from tuneforge.corpus.funnel import Funnel, Step
-from tuneforge.corpus.language import identify
+from tuneforge.corpus.language import identify_many
 from tuneforge.corpus.lengths import LengthBounds, source_bounds
 from tuneforge.corpus.ngrams import ngram_hashes, word_hashes, words
 from tuneforge.corpus.quality import Problem, pair_problem, quality_problem
@@ -124,20 +124,20 @@ def _clean_with(
 
 
 def clean_chunk(lines: list[str], config: CleaningConfig) -> ChunkResult:
-    """Pass 1 over a chunk of JSON lines: every per-row step, PII redaction over the chunk's survivors at once (the
-    NER model runs one batch per chunk), then the dedup keys of the survivors."""
+    """Pass 1 over a chunk of JSON lines: every per-row step (language identification over the chunk at once), PII
+    redaction over the chunk's survivors at once (the NER model runs one batch per chunk), then the dedup keys of
+    the survivors. Rows keep their order in both outputs."""
     funnel = Funnel.of(*STEPS[:-2])
-    rejected: list[str] = []
-    survivors: list[dict[str, Any]] = []
-    shingle_sets: list[np.ndarray] = []
-    for line in lines:
-        row = json.loads(line)
-        outcome = _clean_row(row, config, funnel)
-        if isinstance(outcome, str):
-            rejected.append(outcome)
-            continue
-        survivors.append(row)
-        shingle_sets.append(outcome)
+    rows = [json.loads(line) for line in lines]
+    outcomes: list[np.ndarray | str | int] = [_repair_row(row, config, funnel) for row in rows]
+    unjudged = [index for index, outcome in enumerate(outcomes) if isinstance(outcome, int)]
+    languages = identify_many([rows[index]["document"] for index in unjudged], config.languages,
+                              config.min_language_score)
+    for index, (language, probability) in zip(unjudged, languages, strict=True):
+        outcomes[index] = _judge_row(rows[index], outcomes[index], language, probability, config, funnel)
+    rejected = [outcome for outcome in outcomes if isinstance(outcome, str)]
+    survivors = [row for row, outcome in zip(rows, outcomes, strict=True) if not isinstance(outcome, str)]
+    shingle_sets = [outcome for outcome in outcomes if not isinstance(outcome, str)]
     from tuneforge.pii.redactor import redactor_for  # Presidio and spaCy: seconds of imports, for cleaning only
 
     step = funnel["pii"]
@@ -153,23 +153,27 @@ def clean_chunk(lines: list[str], config: CleaningConfig) -> ChunkResult:
     return ChunkResult(funnel, kept, rejected, np.array(exact_keys, dtype=np.uint64), bands)
 
 
-def _clean_row(row: dict[str, Any], config: CleaningConfig, funnel: Funnel) -> np.ndarray | str:
-    """The row's document shingles if it survives the per-row steps before PII (``row`` is updated in place), else
-    its rejected JSON line."""
+def _repair_row(row: dict[str, Any], config: CleaningConfig, funnel: Funnel) -> int | str:
+    """The text repairs and pair checks (``row`` is updated in place): the document's word count if the row goes on
+    to language identification, else its rejected JSON line."""
     for name, fix in TEXT_STEPS:
         step = _enter(funnel, name)
         if _apply(row, fix):
             step.changed += 1
 
     step = _enter(funnel, "pair_checks")
-    document = row["document"]
-    document_words = len(document.split())
-    problem = pair_problem(document_words, row["summary"], document, config)
-    if problem:
-        return _reject(step, row, problem)
+    document_words = len(row["document"].split())
+    problem = pair_problem(document_words, row["summary"], row["document"], config)
+    return _reject(step, row, problem) if problem else document_words
 
+
+def _judge_row(
+    row: dict[str, Any], document_words: int, language: str, probability: float, config: CleaningConfig,
+    funnel: Funnel,
+) -> np.ndarray | str:
+    """The language verdict and the quality rules: the document's shingles if the row survives, else its rejected
+    JSON line."""
     step = _enter(funnel, "language")
-    language, probability = identify(document, config.languages, config.min_language_score)
     row["language"] = language
     if language not in config.languages or probability < config.min_language_score:
         return _reject(step, row, ("language", (
@@ -178,6 +182,7 @@ def _clean_row(row: dict[str, Any], config: CleaningConfig, funnel: Funnel) -> n
         )))
 
     step = _enter(funnel, "quality")
+    document = row["document"]
     tokens = words(document)
     hashes = word_hashes([tokens])[0]
     fivegrams = ngram_hashes(hashes, 5)

@@ -16,13 +16,18 @@ from types import ModuleType
 
 import regex
 import spacy
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
-from presidio_analyzer import predefined_recognizers as presidio
-from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
 
 from tuneforge.pii.kinds import Span
 from tuneforge.pii.phones import PhoneFinder
+from tuneforge.pii.without import without_module
+
+# Presidio's package imports Hugging Face transformers' pipelines (4 of the 7 seconds a cleaning worker took to
+# start) only to offer an NLP engine these recognizers never use.
+with without_module("transformers"):
+    from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+    from presidio_analyzer import predefined_recognizers as presidio
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+    from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
 
 # Presidio's threshold for a weak pattern with a context word before it (its LemmaContextAwareEnhancer default).
 MIN_SCORE = 0.4
