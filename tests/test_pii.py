@@ -50,6 +50,19 @@ FOUND = [
     ("Patient DOB: 03/04/1979, admitted today.", "03/04/1979", "[DATE_OF_BIRTH]"),
     ("Ship to 221B Baker Street, London NW1 6XE please.", "221B Baker Street, London NW1 6XE", "[ADDRESS]"),
     ("Neue Adresse: Hauptstraße 12, 10115 Berlin.", "Hauptstraße 12, 10115 Berlin", "[ADDRESS]"),
+    # streets of any type before a postal tail that is distinctive on its own
+    ("Send it to 14 Wattle Rise, St. Kilda, VIC, 3182 please.", "14 Wattle Rise, St. Kilda, VIC, 3182", "[ADDRESS]"),
+    ("Unit 4 27 Harbour Foreshore, Manly, NSW, 2095 flooded.", "Unit 4 27 Harbour Foreshore, Manly, NSW, 2095",
+     "[ADDRESS]"),
+    ("Moved to 88 Maple Heightsway, Kingston, ON K7L 3N6 in May.", "88 Maple Heightsway, Kingston, ON K7L 3N6",
+     "[ADDRESS]"),
+    ("Office: 742 Evergreen Terrace, Springfield, IL 62704.", "742 Evergreen Terrace, Springfield, IL 62704",
+     "[ADDRESS]"),
+    ("Het adres is Tulpenhof 7, 3512 JK, Utrecht voortaan.", "Tulpenhof 7, 3512 JK, Utrecht", "[ADDRESS]"),
+    ("Adres: ulica Kwiatowa 15, 31-042 Kraków.", "ulica Kwiatowa 15, 31-042 Kraków", "[ADDRESS]"),
+    ("Nuovo indirizzo Borgo Pinti, 21 Piano 2, 50121, Firenze (FI) da lunedì.",
+     "Borgo Pinti, 21 Piano 2, 50121, Firenze (FI)", "[ADDRESS]"),
+    ("Courier to 45/2, Anna Salai, Chennai 600002 today.", "45/2, Anna Salai, Chennai 600002", "[ADDRESS]"),
     ("Key AKIAIOSFODNN7EXAMPLE leaked in the log.", "AKIAIOSFODNN7EXAMPLE", "[SECRET]"),
     ("Use token ghp_abcdefghijklmnopqrstuvwxyz0123456789 for CI.", "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
      "[SECRET]"),
@@ -60,6 +73,7 @@ FOUND = [
     ("See https://bob:hunter2@db.example.com/x for the dump.", "bob:hunter2", "[CREDENTIALS]"),
     ("Patient Maria Gonzalez was seen on Monday.", "Maria Gonzalez", "[PERSON]"),
     ("Dear Mr. Whitfield, thanks for writing.", "Whitfield", "[PERSON]"),
+    ("Customer Łukasz Żółkiewski phoned twice.", "Łukasz Żółkiewski", "[PERSON]"),
 ]
 
 
@@ -83,6 +97,8 @@ LEFT_ALONE = [
     "In 2019-2020 accuracy rose 3.5% to 91.2 (p < 0.001) over 1,024 runs; see arXiv:1706.03762.",
     "The paper was published on 12 March 2019.",
     "See Section 4.2 and Table 3 for the ablation.",
+    "In Table 3, 2019 results improved by 12 points on NSW, 2000 test queries.",
+    "Model 3, 1000 AB tests ran in Berlin.",
     "Brown et al. (2020) trained GPT-3 on 300 billion tokens.",
     "Named Entity Recognition is evaluated on CoNLL-2003.",
     "The password policy requires 12 characters.",

@@ -4,18 +4,17 @@ that may follow.
 
 No maintained library finds addresses in free text offline (libpostal parses a given address and needs a 2 GB model
 download; usaddress parses a given string), so this is a pattern; a street-type word is required, which keeps
-"Table 3" and "Section 4.2" out.
+"Table 3" and "Section 4.2" out, unless a postal tail distinctive on its own follows (a state or province with its
+postcode, a Dutch, Polish or Italian postcode and town).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-from tuneforge.pii.kinds import Span
+from tuneforge.pii.kinds import LOWER, UPPER, Span
 
-_UPPER = "A-ZÀ-ÖØ-Þ"
-_NAME_WORD = rf"[{_UPPER}][\w'’.-]*"
+_NAME_WORD = rf"[{UPPER}][\w'’.-]*"
 # Street-type words: the USPS standard suffixes (Publication 28, appendix C1) and the common British ones.
 _EN_TYPES = (
     "Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Square|Sq|Terrace|Way|Close|"
@@ -42,20 +41,40 @@ _ROMANCE_TYPES = ("Calle|C/|Avenida|Avda\\.?|Plaza|Paseo|Carrer|Camino|Carretera
                   "Aleja|aleja|al\\.|Plac|plac|Osiedle|os\\.")
 _WORDS = r"(?:[^\W\d][\w'’-]*\s+){0,4}[^\W\d][\w'’-]*"  # words that start with a letter
 
+_CITY_WORD = rf"[{UPPER}][{LOWER}'’]+(?:-[{UPPER}{LOWER}][{LOWER}'’]*)*"  # Pottier-les-Bains
+_CITY = (rf"(?:(?:St|Ste|Mt|Ft)\.?\s+)?{_CITY_WORD}"
+         rf"(?:\s+(?:(?:de|da|do|dos|das|del|di|la|le|sur|am|an)\s+)?{_CITY_WORD}){{0,2}}"
+         r"(?:\s*/\s*[A-Z]{2}\b)?")  # "St. Albans"; "Silveira de Pastor / ES": a Brazilian town and its state
+_UNIT = (r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Flat|Unit|Floor|Puerta|Piso|Planta|Esc|Appartamento|Interno|Scala|Piano|"
+         r"Appartement|Bâtiment|Étage|Apto|Bloco|Sala|Wohnung)\.?\s*#?\w+)?")
+# Postal tails distinctive enough that the street before them needs no street-type word: an Australian state or
+# Canadian province with its postcode, a US state and ZIP, a Dutch (1234 AB), Polish (12-345) or Italian
+# (12345 Town (PR)) postcode.
+_STRONG_TAIL = (
+    rf",?\s+{_CITY},?\s+(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT),?\s+\d{{4}}\b"
+    rf"|,?\s+{_CITY},?\s+(?:AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT),?\s+[A-Z]\d[A-Z]\s?\d[A-Z]\d\b"
+    rf"|,\s+{_CITY},?\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?\b"
+    rf"|,?\s+\d{{4}}\s?[A-Z]{{2}},?\s+{_CITY}"
+    rf"|,?\s+\d{{2}}-\d{{3}}\s+{_CITY}"
+    rf"|,?\s+\d{{5}},?\s+{_CITY}\s+\([A-Z]{{2}}\)"
+)
+_HOUSE = r"\d{1,5}[A-Za-z]?(?:[-/]\d{1,4})?"
+_POLISH_STREET = r"(?:ulica|ul\.|aleja|al\.|plac|pl\.|osiedle|os\.)\s+"
+
 _STREET = (
     rf"\b\d{{1,5}}[A-Za-z]?(?:[-/]\d{{1,4}})?,?\s+(?:{_NAME_WORD}\s+){{1,4}}(?:{_EN_TYPES})\b\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b)?"
-    rf"|\b[{_UPPER}][\w'’-]*(?i:{_GLUED_TYPES})\s+\d{{1,5}}[a-z]?(?:[-/]\d{{1,4}})?\b"
-    rf"|\b[{_UPPER}][\w'’-]*\s+(?:Straße|Strasse|Weg|Gasse|Platz|Allee)\s+\d{{1,5}}[a-z]?(?:[-/]\d{{1,4}})?\b"
+    rf"|\b[{UPPER}][\w'’-]*(?i:{_GLUED_TYPES})\s+\d{{1,5}}[a-z]?(?:[-/]\d{{1,4}})?\b"
+    rf"|\b[{UPPER}][\w'’-]*\s+(?:Straße|Strasse|Weg|Gasse|Platz|Allee)\s+\d{{1,5}}[a-z]?(?:[-/]\d{{1,4}})?\b"
     rf"|\b\d{{1,5}}(?:\s?(?:bis|ter))?,?\s+(?:{_FR_TYPES})\s+{_WORDS}"
     rf"|\b(?:{_ROMANCE_TYPES})\s+{_WORDS},?\s+(?:n\.?\s?º?\s?)?\d{{1,5}}\b"
     # a flat or studio before an English street, its house number optional: "Flat 88q, Kenneth Village"
     rf"|\b(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite)\s+\d{{1,4}}[A-Za-z]?,?\s+(?:\d{{1,5}}[A-Za-z]?\s+)?"
     rf"(?:{_NAME_WORD}\s+){{1,4}}(?:{_EN_TYPES})\b"
     # a French street without a house number, with its postcode and town: "rue de la Paix, 75002 Paris"
-    rf"|\b(?i:{_FR_TYPES})\s+{_WORDS}(?=,\s+\d{{5}}\s+[{_UPPER}])"
+    rf"|\b(?i:{_FR_TYPES})\s+{_WORDS}(?=,\s+\d{{5}}\s+[{UPPER}])"
     # India: house number, locality, then town and six-digit PIN: "12/4, Gandhi Nagar, Pune-411001"
     rf"|\b\d{{1,5}}(?:/\d{{1,4}})?,\s+(?:{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}},\s+){{1,2}}"
-    rf"{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}\s?-\s?\d{{6}}\b"
+    rf"{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}(?:\s?-\s?|\s+)\d{{6}}\b"
     # Brazil: street, number, district, CEP and town / state: "Rua X, 45, Centro, 01001-000 São Paulo / SP"
     rf"|\b{_NAME_WORD}(?:\s+(?:d[aeo]s?|e|{_NAME_WORD})){{0,5}}(?:,\s+\d{{1,5}})?,\s+(?:{_WORDS},\s+)?"
     rf"\d{{5}}-?\d{{3}}\s+{_NAME_WORD}(?:\s+(?:d[aeo]s?|{_NAME_WORD})){{0,3}}\s*/\s*[A-Z]{{2}}\b"
@@ -63,24 +82,36 @@ _STREET = (
     # "Calle Mayor 27 Piso 2, Madrid, 28013"
     rf"|\b{_NAME_WORD}(?:\s+(?:de|del|la|las|los|di|da|{_NAME_WORD})){{1,5}}\s+\d{{1,4}}"
     rf"(?=(?:,?\s+(?:Apt|Puerta|Piso|Planta|Esc|Appartamento|Interno|Scala|Piano)\.?\s*\d{{1,4}})?"
-    rf",\s+[{_UPPER}][\w'’-]*(?:\s+[{_UPPER}][\w'’-]*){{0,2}},\s+\d{{5}}\b)"
+    rf",\s+[{UPPER}][\w'’-]*(?:\s+[{UPPER}][\w'’-]*){{0,2}},\s+\d{{5}}\b)"
 )
-_UNIT = (r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Flat|Unit|Floor|Puerta|Piso|Planta|Esc|Appartamento|Interno|Scala|Piano|"
-         r"Appartement|Bâtiment|Étage|Apto|Bloco|Sala|Wohnung)\.?\s*#?\w+)?")
+# A street of any type before a strong postal tail, the number first ("Flat 3 81 Jennifer Roadway, Lake Robin,
+# ACT, 2990") or last ("ulica Listopada 889, 56-495 Łódź", "Canale Rolando, 673 Piano 9, 66036, Orsogna (CH)").
+_STREET_BEFORE_TAIL = (
+    rf"\b(?:(?:Flat|Unit|Apt\.?|Apartment|Suite|Studio)\s+\d{{1,4}}[A-Za-z]?,?\s+)?{_HOUSE},?\s+"
+    rf"(?:{_NAME_WORD}\s+){{0,3}}{_NAME_WORD}(?={_UNIT}(?:{_STRONG_TAIL}))"
+    rf"|(?:\b{_POLISH_STREET})?\b{_NAME_WORD}(?:,?\s+{_NAME_WORD}){{0,3}},?\s+{_HOUSE}(?={_UNIT}(?:{_STRONG_TAIL}))"
+)
+# What every strong tail holds, searched first: most texts have none, and the street search before tails (it tries
+# every capitalised word and every number) is then skipped.
+_STRONG_TAIL_HINT = re.compile(
+    r"\b(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT),?\s+\d{4}\b|\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b|\b[A-Z]{2}\s+\d{5}\b"
+    rf"|\b\d{{4}}\s?[A-Z]{{2}}\b|\b\d{{2}}-\d{{3}}\s+[{UPPER}]|\b\d{{5}},?\s+[{UPPER}]"
+)
 # A postcode (US ZIP, UK, Canadian, Dutch, Polish, four- to five-digit European) and a city, in either order.
 _POSTCODE = (r"(?:\d{4}\s?[A-Z]{2}\b|\d{2}-\d{3}\b|\d{5}-?\d{3}\b|\d{6}\b|\d{3}\s\d{2}\b|\d{4,5}(?:-\d{4})?"
              r"|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}"
              r"|[A-Z]\d[A-Z]\s?\d[A-Z]\d)")
-_CITY_WORD = rf"[{_UPPER}][a-zß-öø-ÿĀ-ž'’]+(?:-[{_UPPER}a-zß-öø-ÿĀ-ž][a-zß-öø-ÿĀ-ž'’]*)*"  # Pottier-les-Bains
-_CITY = (rf"{_CITY_WORD}(?:\s+(?:(?:de|da|do|dos|das|del|di|la|le|sur|am|an)\s+)?{_CITY_WORD}){{0,2}}"
-         r"(?:\s*/\s*[A-Z]{2}\b)?")  # "Silveira de Pastor / ES": a Brazilian town and its state
 _TAIL = (rf"(?:,?\s+{_POSTCODE},?\s+{_CITY}(?:\s+\([A-Z]{{2}}\))?"
          rf"|,\s+{_CITY}(?:,?\s+[A-Z]{{2,3}}\b)?(?:(?:,?\s+|\s?-\s?){_POSTCODE}"
          rf"(?:\s+{_CITY_WORD}(?:\s+(?:d[aeo]s?\s+)?{_CITY_WORD}){{0,2}}\s*/\s*[A-Z]{{2}}\b)?)?)?")
 
 _ADDRESS = re.compile(rf"(?:{_STREET}){_UNIT}{_TAIL}")
+_ADDRESS_BEFORE_TAIL = re.compile(rf"(?:{_STREET_BEFORE_TAIL}){_UNIT}{_TAIL}")
 
 
-def find_addresses(text: str) -> Iterator[Span]:
-    for match in _ADDRESS.finditer(text):
-        yield Span(match.start(), match.end(), "ADDRESS", 0.85)
+def find_addresses(text: str) -> list[Span]:
+    found = [match.span() for match in _ADDRESS.finditer(text)]
+    if _STRONG_TAIL_HINT.search(text):
+        found += [(start, end) for start, end in (match.span() for match in _ADDRESS_BEFORE_TAIL.finditer(text))
+                  if all(end <= left or start >= right for left, right in found)]
+    return [Span(start, end, "ADDRESS", 0.85) for start, end in sorted(found)]

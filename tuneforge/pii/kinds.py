@@ -27,3 +27,16 @@ class Span:
     end: int
     kind: str
     score: float
+
+
+def _letters(case: str) -> str:
+    """Regex class contents for the Latin-1 letters of ``case`` and each such letter of Latin Extended-A/B
+    (Ł, Ş, Ż, İ, Ő: Polish, Turkish, Hungarian and Czech names and towns)."""
+    base = "A-ZÀ-ÖØ-Þ" if case == "upper" else "a-zß-öø-ÿ"
+    test = str.isupper if case == "upper" else str.islower
+    return base + "".join(chr(code) for code in range(0x100, 0x250) if test(chr(code)))
+
+
+# Letters of names and place names in the Latin alphabets.
+UPPER = _letters("upper")
+LOWER = _letters("lower")

