@@ -127,6 +127,21 @@ def test_names_need_a_cue_unless_the_scope_is_all():
     assert redact("Maria Gonzalez, jane@example.org") == "[PERSON], [EMAIL]", "other personal data is a cue"
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # names the small model labels as organisations or places, in sentences with a cue
+    ("My name is Przemysław Murach and I am writing about my account.",
+     "My name is [PERSON] and I am writing about my account."),
+    ("Customer Marianna Nowotnik called about the missing refund.", "Customer [PERSON] called about the missing refund."),
+    ("Jorn Ooms, jorn@example.org, evenings only.", "[PERSON], [EMAIL], evenings only."),
+    # towns, English words and stop words are not names
+    ("The patient was born in Los Angeles and moved to New York.",
+     "The patient was born in Los Angeles and moved to New York."),
+    ("The customer phoned Customer Care twice.", "The customer phoned Customer Care twice."),
+])
+def test_names_the_model_mislabels_in_cued_sentences(text, expected):
+    assert redact(text) == expected
+
+
 def test_only_the_configured_kinds_are_redacted():
     text = "Mail jane@example.org or call +44 20 7946 0958."
     assert redact(text, kinds=["EMAIL"]) == "Mail [EMAIL] or call +44 20 7946 0958."

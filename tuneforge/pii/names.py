@@ -140,18 +140,31 @@ def find_people(
     return found
 
 
-_INNER_PAIR = re.compile(rf"(?<=[{LOWER},:;(] )({_CAP_WORD}(?: (?:van|von|de|del|della|da|di|du|le|la|bin|al))*"
-                         rf"(?: {_CAP_WORD}){{1,2}})\b")
+_NAME_RUN = rf"{_CAP_WORD}(?: (?:van|von|de|del|della|da|di|du|le|la|bin|al))*(?: {_CAP_WORD}){{1,2}}"
+_INNER_PAIR = re.compile(rf"(?<=[{LOWER},:;(] )({_NAME_RUN})\b")
+_FIRST_PAIR = re.compile(rf"[\W\d_]*({_NAME_RUN})\b")
 
 
 def _unlabelled_pairs(sentence: str, offset: int, doc) -> Iterator[Span]:  # noqa: ANN001 - spacy.tokens.Doc
-    """Capitalised pairs after a lower-case word or a comma, not at the sentence start, that no entity covers."""
-    labelled = [(entity.start_char, entity.end_char) for entity in doc.ents]
-    for match in _INNER_PAIR.finditer(sentence):
-        start, end = match.span(1)
-        if not any(start < right and left < end for left, right in labelled) and not _AFTER_CITATION.match(
-                sentence, end):
-            yield Span(offset + start, offset + end, "PERSON", 0.6)
+    """Capitalised pairs in a cued sentence that no PERSON or GPE entity covers (towns and countries it labels
+    well: "born in Los Angeles"): after a lower-case word or a comma, or opening the sentence. The small model misses
+    many names that are not English, or labels them as facilities and organisations ("My name is Przemysław Murach"
+    -> ORG); a pair it labels so, or one opening the sentence, counts only when none of its words is an English word
+    or a stop word ("Customer Care", "The Hague")."""
+    people = [(entity.start_char, entity.end_char) for entity in doc.ents if entity.label_ in ("PERSON", "GPE")]
+    others = [(entity.start_char, entity.end_char) for entity in doc.ents if entity.label_ not in ("PERSON", "GPE")]
+    pairs = [(match.span(1), False) for match in _INNER_PAIR.finditer(sentence)]
+    first = _FIRST_PAIR.match(sentence)
+    if first is not None:
+        pairs.append((first.span(1), True))
+    for (start, end), opening in pairs:
+        if any(start < right and left < end for left, right in people) or _AFTER_CITATION.match(sentence, end):
+            continue
+        if opening or any(start < right and left < end for left, right in others):
+            words = [word for word in sentence[start:end].split() if word.lower() not in _PARTICLES]
+            if any(english_word(word) or word.lower() in _stop_words() for word in words):
+                continue
+        yield Span(offset + start, offset + end, "PERSON", 0.6)
 
 
 # Telling a term from a name, for the spans of the ``pairs`` scope in sentences without a cue. A word is an English
