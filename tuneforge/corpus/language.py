@@ -55,7 +55,8 @@ class _Batch:
     """py3langid's model as numpy arrays, and its ``classify`` over many texts at once."""
 
     def __init__(self, identifier) -> None:  # noqa: ANN001 - py3langid's LanguageIdentifier
-        self.next_state = np.asarray(identifier.tk_nextmove, dtype=np.int32)
+        table = identifier.tk_nextmove  # an array.array: viewed, not copied (39 MB)
+        self.next_state = np.frombuffer(table, dtype=np.dtype(table.typecode))
         self.row_base = np.asarray(identifier.tk_row, dtype=np.int64) << 8
         self.feature_of = np.asarray(identifier.tk_output, dtype=np.int32)  # -1: no feature ends in this state
         # Features x classes. py3langid keeps float16 (28 MB); a sparse product needs one dtype, and converting per
@@ -99,7 +100,7 @@ class _Batch:
         for column, text in enumerate(encoded):
             data[: len(text), column] = np.frombuffer(text, dtype=np.uint8)
         features = np.empty((longest, texts), dtype=np.int32)
-        state = np.zeros(texts, dtype=np.int32)
+        state = np.zeros(texts, dtype=self.next_state.dtype)
         for position in range(longest):
             state = self.next_state[self.row_base[state] + data[position]]
             features[position] = self.feature_of[state]

@@ -162,7 +162,7 @@ def _unlabelled_pairs(sentence: str, offset: int, doc) -> Iterator[Span]:  # noq
             continue
         if opening or any(start < right and left < end for left, right in others):
             words = [word for word in sentence[start:end].split() if word.lower() not in _PARTICLES]
-            if any(english_word(word) or word.lower() in _stop_words() for word in words):
+            if any(english_word(word, "small") or word.lower() in _stop_words() for word in words):
                 continue
         yield Span(offset + start, offset + end, "PERSON", 0.6)
 
@@ -202,16 +202,17 @@ def _stop_words() -> frozenset[str]:
 
 
 @cache
-def english_word(word: str) -> bool:
+def english_word(word: str, wordlist: str = "large") -> bool:
     """A common English word that is rare in German, Spanish and French text, or one with an English noun or
-    adjective suffix (see above)."""
+    adjective suffix (see above). wordfreq's ``small`` lists (words of Zipf 3 and up) load in 0.2 s and 27 MB
+    against 1.1 s and 175 MB: enough to tell the common words the cued scope asks about."""
     from wordfreq import zipf_frequency
 
     word = re.sub(r"['’]s$", "", word).lower()
     if _TERM_SUFFIX.search(word):
         return True
-    english = zipf_frequency(word, "en")
-    margin = english - max(zipf_frequency(word, language) for language in _OTHER_LANGUAGES)
+    english = zipf_frequency(word, "en", wordlist=wordlist)
+    margin = english - max(zipf_frequency(word, language, wordlist=wordlist) for language in _OTHER_LANGUAGES)
     return (english >= _ENGLISH_MIN_ZIPF and margin >= _ENGLISH_MARGIN) or (
         _ING.search(word) is not None and english > 0 and margin >= _ING_MARGIN)
 
