@@ -55,8 +55,8 @@ class _Batch:
     """py3langid's model as numpy arrays, and its ``classify`` over many texts at once."""
 
     def __init__(self, identifier) -> None:  # noqa: ANN001 - py3langid's LanguageIdentifier
-        table = identifier.tk_nextmove  # an array.array: viewed, not copied (39 MB)
-        self.next_state = np.frombuffer(table, dtype=np.dtype(table.typecode))
+        automaton = identifier.tk_nextmove  # an array.array: viewed, not copied (39 MB)
+        self.next_state = np.frombuffer(automaton, dtype=np.dtype(automaton.typecode))
         self.row_base = np.asarray(identifier.tk_row, dtype=np.int64) << 8
         self.feature_of = np.asarray(identifier.tk_output, dtype=np.int32)  # -1: no feature ends in this state
         # Features x classes. py3langid keeps float16 (28 MB); a sparse product needs one dtype, and converting per
