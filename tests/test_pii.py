@@ -133,6 +133,7 @@ def test_names_need_a_cue_unless_the_scope_is_all():
      "My name is [PERSON] and I am writing about my account."),
     ("Customer Marianna Nowotnik called about the missing refund.", "Customer [PERSON] called about the missing refund."),
     ("Jorn Ooms, jorn@example.org, evenings only.", "[PERSON], [EMAIL], evenings only."),
+    ("Pancho Robledo (jorn@example.org) asked for a copy.", "[PERSON] ([EMAIL]) asked for a copy."),
     # towns, English words and stop words are not names
     ("The patient was born in Los Angeles and moved to New York.",
      "The patient was born in Los Angeles and moved to New York."),

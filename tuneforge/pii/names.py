@@ -146,13 +146,13 @@ _FIRST_PAIR = re.compile(rf"[\W\d_]*({_NAME_RUN})\b")
 
 
 def _unlabelled_pairs(sentence: str, offset: int, doc) -> Iterator[Span]:  # noqa: ANN001 - spacy.tokens.Doc
-    """Capitalised pairs in a cued sentence that no PERSON or GPE entity covers (towns and countries it labels
-    well: "born in Los Angeles"): after a lower-case word or a comma, or opening the sentence. The small model misses
-    many names that are not English, or labels them as facilities and organisations ("My name is Przemysław Murach"
-    -> ORG); a pair it labels so, or one opening the sentence, counts only when none of its words is an English word
-    or a stop word ("Customer Care", "The Hague")."""
-    people = [(entity.start_char, entity.end_char) for entity in doc.ents if entity.label_ in ("PERSON", "GPE")]
-    others = [(entity.start_char, entity.end_char) for entity in doc.ents if entity.label_ not in ("PERSON", "GPE")]
+    """Capitalised pairs in a cued sentence that no PERSON entity covers: after a lower-case word or a comma, or
+    opening the sentence. The small model misses many names that are not English, or labels them as places and
+    organisations ("My name is Przemysław Murach" -> ORG, "Pancho Robledo" -> GPE); a pair it labels so, or one
+    opening the sentence, counts only when none of its words is an English word or a stop word ("Customer Care",
+    "The Hague"), and a place after a preposition stays a place ("born in Los Angeles")."""
+    people = [(entity.start_char, entity.end_char) for entity in doc.ents if entity.label_ == "PERSON"]
+    others = [(entity.start_char, entity.end_char, entity.label_) for entity in doc.ents if entity.label_ != "PERSON"]
     pairs = [(match.span(1), False) for match in _INNER_PAIR.finditer(sentence)]
     first = _FIRST_PAIR.match(sentence)
     if first is not None:
@@ -160,11 +160,17 @@ def _unlabelled_pairs(sentence: str, offset: int, doc) -> Iterator[Span]:  # noq
     for (start, end), opening in pairs:
         if any(start < right and left < end for left, right in people) or _AFTER_CITATION.match(sentence, end):
             continue
-        if opening or any(start < right and left < end for left, right in others):
+        labels = {label for left, right, label in others if start < right and left < end}
+        if "GPE" in labels and _PLACE_PREPOSITION.search(sentence, 0, start):
+            continue
+        if opening or labels:
             words = [word for word in sentence[start:end].split() if word.lower() not in _PARTICLES]
             if any(english_word(word, "small") or word.lower() in _stop_words() for word in words):
                 continue
         yield Span(offset + start, offset + end, "PERSON", 0.6)
+
+
+_PLACE_PREPOSITION = re.compile(r"\b(?:in|at|from|to|into|near|of|across|around|outside|via|towards?)\s+$")
 
 
 # Telling a term from a name, for the spans of the ``pairs`` scope in sentences without a cue. A word is an English
