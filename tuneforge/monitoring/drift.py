@@ -35,7 +35,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from tuneforge.corpus import readers
-from tuneforge.corpus.language import identify
+from tuneforge.corpus.language import identify_many
 from tuneforge.corpus.mapping import to_example
 from tuneforge.corpus.ngrams import words
 from tuneforge.corpus.objectstore import ObjectStoreError
@@ -407,12 +407,10 @@ class _LanguageCache:
         self._known: dict[str, str] = {}
 
     def __call__(self, rows: list[SampledDocument]) -> list[SampledDocument]:
-        return [row if row.language else replace(row, language=self._language(row)) for row in rows]
-
-    def _language(self, row: SampledDocument) -> str:
-        if row.id not in self._known:
-            self._known[row.id] = identify(row.text, self.wanted, self.min_probability)[0]
-        return self._known[row.id]
+        unknown = {row.id: row.text for row in rows if not row.language and row.id not in self._known}
+        found = identify_many(list(unknown.values()), self.wanted, self.min_probability)
+        self._known.update(zip(unknown, (language for language, _ in found), strict=True))
+        return [row if row.language else replace(row, language=self._known[row.id]) for row in rows]
 
 
 def render_markdown(report: DriftReport) -> str:
