@@ -62,7 +62,7 @@ _HOUSE = r"\d{1,5}[A-Za-z]?(?:[-/]\d{1,4})?"
 _POLISH_STREET = r"(?:ulica|ul\.|aleja|al\.|plac|pl\.|osiedle|os\.)\s+"
 
 _STREET = (
-    rf"\b\d{{1,5}}[A-Za-z]?(?:[-/]\d{{1,4}})?,?\s+(?:{_NAME_WORD}\s+){{1,4}}(?:{_EN_TYPES})\b\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b)?"
+    rf"\b{_HOUSE},?\s+(?:{_NAME_WORD}\s+){{1,4}}(?:{_EN_TYPES})\b\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b)?"
     rf"|\b[{UPPER}][\w'’-]*(?i:{_GLUED_TYPES})\s+\d{{1,5}}[a-z]?(?:[-/]\d{{1,4}})?\b"
     rf"|\b[{UPPER}][\w'’-]*\s+(?:Straße|Strasse|Weg|Gasse|Platz|Allee)\s+\d{{1,5}}[a-z]?(?:[-/]\d{{1,4}})?\b"
     rf"|\b\d{{1,5}}(?:\s?(?:bis|ter))?,?\s+(?:{_FR_TYPES})\s+{_WORDS}"
