@@ -173,12 +173,16 @@ def run_child(args: list[str], log_path: Path) -> dict[str, Any]:
 # The two systems (these run in the child process)
 
 
-def run_ours(corpus_dir: Path, out: Path, function: str, workers: int | None) -> dict[str, Any]:
-    from tuneforge.profiles import CleaningConfig
+def run_ours(corpus_dir: Path, out: Path, function: str, workers: int | None, ner: str | None) -> dict[str, Any]:
+    from tuneforge.profiles import CleaningConfig, PiiConfig
 
     module, name = function.split(":")
     clean_file = getattr(importlib.import_module(module), name)
-    config = CleaningConfig() if workers is None else CleaningConfig(workers=workers)
+    config = CleaningConfig()
+    if workers is not None:
+        config = config.model_copy(update={"workers": workers})
+    if ner is not None:
+        config = config.model_copy(update={"pii": PiiConfig(ner=ner)})
     started = time.perf_counter()
     cleaned = clean_file(corpus_dir / "rows.jsonl", out / "kept.jsonl", out / "rejected.jsonl", config)
     seconds = time.perf_counter() - started
@@ -388,7 +392,7 @@ def child_main(args: argparse.Namespace) -> None:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     if args.child == "ours":
-        report = run_ours(args.corpus, out, args.ours_func, args.ours_workers)
+        report = run_ours(args.corpus, out, args.ours_func, args.ours_workers, args.ours_ner)
     else:
         report = run_datatrove(args.corpus, out, args.workers, args.datatrove_tokenizer)
     report["ru_maxrss_self_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -690,6 +694,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="datatrove tasks and workers")
     parser.add_argument("--ours-workers", type=int, default=None,
                         help="CleaningConfig.workers for ours (default: the profile default, 0 = one per CPU)")
+    parser.add_argument("--ours-ner", choices=("cued", "pairs", "all", "off"), default=None,
+                        help="cleaning.pii.ner for ours (default: the profile default)")
     parser.add_argument("--ours-func", default=DEFAULT_OURS,
                         help=f"module:function to benchmark (default {DEFAULT_OURS})")
     parser.add_argument("--datatrove-tokenizer", choices=("spacy", "regex"), default="spacy",
@@ -729,6 +735,8 @@ def main(argv: list[str] | None = None) -> None:
                           "--datatrove-tokenizer", args.datatrove_tokenizer]
             if args.ours_workers is not None:
                 child_args += ["--ours-workers", str(args.ours_workers)]
+            if args.ours_ner is not None:
+                child_args += ["--ours-ner", args.ours_ner]
             out.mkdir(parents=True, exist_ok=True)
             report = run_child(child_args, runs_dir / f"{system}-{repeat}.log")
             reports[system].append(report)
@@ -763,7 +771,8 @@ def main(argv: list[str] | None = None) -> None:
             f" word tokenizer: {args.datatrove_tokenizer};"
             f" input split into {args.workers} files beforehand (not timed).",
             "ours: CleaningConfig() defaults" + (f", workers={args.ours_workers}" if args.ours_workers is not None
-                                                 else "") + f", {args.ours_func}.",
+                                                 else "")
+            + (f", pii.ner={args.ours_ner}" if args.ours_ner is not None else "") + f", {args.ours_func}.",
         ],
     }
     for system in systems:

@@ -49,6 +49,24 @@ def test_pairs_sends_a_sentence_to_the_model_only_for_a_pair_that_may_be_a_name(
     assert names.candidate_sentences(sentence, "all"), "the all scope sends every capitalised pair"
 
 
+def test_pairs_sends_the_model_six_words_either_side_of_a_pair_not_the_whole_sentence():
+    sentence = ("After a long and uneventful flight from the coast the parcel was handed to Maria Gonzalez at the "
+                "front desk by a courier who did not wait for a signature.")
+    [(offset, window, cued)] = names.candidate_sentences(sentence, "pairs")
+    assert not cued
+    assert window == "coast the parcel was handed to Maria Gonzalez at the front desk by a"
+    assert sentence[offset : offset + len(window)] == window
+    two = "Maria Gonzalez met Hugh Vaughan in the lobby of a very large and rather old hotel downtown."
+    assert [window for _, window, _ in names.candidate_sentences(two, "pairs")] == [
+        "Maria Gonzalez met Hugh Vaughan in the lobby of a very"], "overlapping windows are merged"
+    assert redact(sentence, ner="pairs").count("[PERSON]") == 1
+
+
+def test_the_name_model_runs_its_entity_recognizer_alone():
+    """en_core_web_sm's shared embedding layer feeds only the tagger and parser, which are not loaded."""
+    assert names._model(names.NER_MODEL).pipe_names == ["ner"]
+
+
 @pytest.mark.parametrize(("word", "english"), [
     ("pruning", True), ("recognition", True), ("hierarchical", True), ("contextualized", True),
     ("john", False), ("smith", False), ("vaughan", False), ("fleming", False), ("wiktor", False),
