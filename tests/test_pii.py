@@ -118,13 +118,15 @@ def test_counts_per_kind_and_overlaps_settled_once():
     assert counts == {"PHONE": 1, "EMAIL": 1, "IBAN": 1}
 
 
-def test_names_need_a_cue_unless_the_scope_is_all():
+def test_bare_names_are_found_by_default_and_need_a_cue_in_the_cued_scope():
     bare = "Maria Gonzalez will collect the parcel on Friday."
-    assert redact(bare) == bare, "no cue in the default scope"
+    assert redact(bare) == "[PERSON] will collect the parcel on Friday."
     assert redact(bare, ner="all") == "[PERSON] will collect the parcel on Friday."
+    assert redact(bare, ner="cued") == bare, "no cue"
     cued = "Patient Maria Gonzalez was seen."
+    assert redact(cued, ner="cued") == "Patient [PERSON] was seen."
     assert redact(cued, ner="off") == cued
-    assert redact("Maria Gonzalez, jane@example.org") == "[PERSON], [EMAIL]", "other personal data is a cue"
+    assert redact("Maria Gonzalez, jane@example.org", ner="cued") == "[PERSON], [EMAIL]", "other data is a cue"
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -20,8 +20,8 @@ def redact(text: str, **settings) -> str:
     "The keys were left with Hugh Vaughan at the front desk.",
 ])
 def test_pairs_finds_bare_names(text):
-    assert "[PERSON]" in redact(text, ner="pairs")
-    assert redact(text) == text, "the default cued scope needs a cue"
+    assert "[PERSON]" in redact(text), "pairs is the default scope"
+    assert redact(text, ner="cued") == text, "the cued scope needs a cue"
 
 
 @pytest.mark.parametrize("text", [

