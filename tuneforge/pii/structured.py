@@ -15,15 +15,16 @@ from functools import cache
 from types import ModuleType
 
 import regex
-import spacy
 
 from tuneforge.pii.kinds import Span
 from tuneforge.pii.phones import PhoneFinder
 from tuneforge.pii.without import without_module
 
 # Presidio's package imports Hugging Face transformers' pipelines (4 of the 7 seconds a cleaning worker took to
-# start) only to offer an NLP engine these recognizers never use.
-with without_module("transformers"):
+# start) only to offer an NLP engine these recognizers never use, and spaCy's thinc imports torch (2 s more) for
+# models that are not spaCy's small CPU pipelines.
+with without_module("transformers"), without_module("torch"):
+    import spacy
     from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
     from presidio_analyzer import predefined_recognizers as presidio
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
