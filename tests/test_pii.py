@@ -133,7 +133,8 @@ def test_bare_names_are_found_by_default_and_need_a_cue_in_the_cued_scope():
     # names the small model labels as organisations or places, in sentences with a cue
     ("My name is Przemysław Murach and I am writing about my account.",
      "My name is [PERSON] and I am writing about my account."),
-    ("Customer Marianna Nowotnik called about the missing refund.", "Customer [PERSON] called about the missing refund."),
+    ("Customer Marianna Nowotnik called about the missing refund.",
+     "Customer [PERSON] called about the missing refund."),
     ("Jorn Ooms, jorn@example.org, evenings only.", "[PERSON], [EMAIL], evenings only."),
     ("Pancho Robledo (jorn@example.org) asked for a copy.", "[PERSON] ([EMAIL]) asked for a copy."),
     # towns, English words and stop words are not names
