@@ -94,6 +94,7 @@ from stdnum.us import ssn
 
 from bench.corpus import SCITLDR_DIR, load_papers
 from tuneforge.pii import names
+from tuneforge.pii.kinds import Span
 from tuneforge.pii.redactor import Redactor, redactor_for
 from tuneforge.profiles import PiiConfig
 
@@ -985,16 +986,15 @@ def precision(redactor: Redactor, rows: Sequence[Row], examples: int,
     with counting_ner_input() as counts:
         for row in rows:
             before = counts["texts_sent"]
-            outputs = redactor.redact_many(row.texts)
+            found = redactor.find(row.texts)  # once: a second pass would count its NER input twice
             rows_to_ner += counts["texts_sent"] > before
-            changed = [index for index, (output, _) in enumerate(outputs) if output != row.texts[index]]
+            changed = [index for index, spans in enumerate(found) if spans]
             if not changed:
                 continue
             changed_rows += 1
             changed_texts.update("document" if index == 0 else "summary" for index in changed)
-            for _, found in outputs:
-                kinds.update(found)
-            changes = _changes(row, redactor)
+            kinds.update(span.kind for spans in found for span in spans)
+            changes = _changes(row, found)
             verdicts = [judged.get((row.id, change["kind"], change["value"])) for change in changes]
             false_rows += any(verdict is False for verdict in verdicts)
             unjudged += [change for change, verdict in zip(changes, verdicts, strict=True) if verdict is None]
@@ -1011,15 +1011,16 @@ def precision(redactor: Redactor, rows: Sequence[Row], examples: int,
                     "share_chars_sent": ner["chars_sent"] / chars}}
 
 
-def _changes(row: Row, redactor: Redactor, context: int = 30) -> list[dict]:
-    found = []
-    for text, spans in zip(row.texts, redactor.find(row.texts), strict=True):
+def _changes(row: Row, found: Sequence[Sequence[Span]], context: int = 30) -> list[dict]:
+    """Each span the redactor ``found`` in the row's texts, with its value and context."""
+    changes = []
+    for text, spans in zip(row.texts, found, strict=True):
         for span in spans:
             left = text[max(0, span.start - context) : span.start]
             right = text[span.end : span.end + context]
-            found.append({"row": row.id, "kind": span.kind, "value": text[span.start : span.end],
-                          "context": f"…{left}[{span.kind}: {text[span.start : span.end]}]{right}…"})
-    return found
+            changes.append({"row": row.id, "kind": span.kind, "value": text[span.start : span.end],
+                            "context": f"…{left}[{span.kind}: {text[span.start : span.end]}]{right}…"})
+    return changes
 
 
 def seconds_per_row(redactor: Redactor, rows: Sequence[Row], repeat: int) -> list[float]:
