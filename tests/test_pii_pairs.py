@@ -37,6 +37,50 @@ def test_pairs_leaves_scientific_terms_alone(text):
     assert redact(text, ner="pairs") == text
 
 
+@pytest.mark.parametrize("text", [
+    "Mobile assistants ( e.g. Google Now , Microsoft Cortana , etc . ) answer spoken questions.",  # a brand first
+    "User and network information on Twitter Microblog is shown in Figure 1.",
+    "We use a parser based on Combinatory Categorial Grammar ( CCG ) in all experiments.",  # the run goes on
+    "We present the first network for modeling Egocentric Spatial Memory inspired by navigation cells.",
+    "Learnable K-matrices can also simplify hand-engineered pipelines.",  # a lower-case part
+    "We consider its Boltzmann Gibbs equilibrium distribution under this assumption.",  # a determiner before
+    "The gradient works well in practice based on only one Monte Carlo sample.",
+    "The SDPC is compared with a Hierarchical Lasso (Hi-La) network made of Lasso layers.",  # "Hi-La" is no greeting
+])
+def test_pairs_leaves_products_and_terms_the_model_reads_as_names_alone(text):
+    assert redact(text, ner="pairs") == text
+
+
+@pytest.mark.parametrize(("words", "term"), [
+    (["Egocentric", "Spatial", "Memory"], True),  # three words ending in an English word
+    (["Alan", "W", "Black"], False),  # a middle initial: a name
+    (["Mary", "Black"], False),
+    (["Tree-Adjoining", "Grammar"], True),
+    (["Anna", "Smith-Jones"], False),
+    (["Microsoft", "Cortana"], True),
+    (["Ford", "Prefect"], True),  # a frequent brand first: the rule's known cost
+    (["Polina", "Sokolova"], False),
+])
+def test_a_run_is_told_from_a_name_by_its_words(words, term):
+    assert names.looks_like_a_term(words) is term
+
+
+@pytest.mark.parametrize(("word", "is_brand"), [
+    ("Microsoft", True), ("Twitter", True), ("Java", True), ("John", False), ("Maria", False), ("Smith", False),
+    ("Andrey", False), ("Gucci", False),
+])
+def test_a_brand_is_written_in_latin_letters_in_russian_text_as_often_as_in_english(word, is_brand):
+    assert names.brand(word) is is_brand
+
+
+@pytest.mark.parametrize("text", [
+    "The keys were left with Anna Smith-Jones at the front desk.",
+    "The form was signed by Mary Anne Lopez yesterday.",
+])
+def test_pairs_still_finds_hyphenated_and_three_word_names(text):
+    assert "[PERSON]" in redact(text, ner="pairs")
+
+
 @pytest.mark.parametrize(("sentence", "sent"), [
     ("In Section Three we report the results.", False),  # a stop word capitalised by the sentence start
     ("The Transformer is trained for ten epochs.", False),

@@ -28,8 +28,8 @@ _CANDIDATE = re.compile(rf"\b{_CAP_WORD}\s+(?:(?:van|von|de|del|della|da|di|du|l
 _CUES = re.compile(  # searched in the lower-cased text: case-insensitive matching is several times slower
     r"\b(?:dear|hi|hello|regards|sincerely|cheers|signed|my name|name is|patient|pt|customer|"
     r"client|caller|employee|colleague|applicant|tenant|resident|spoke|phoned|emailed|told|visited|accompanied|wife|"
-    r"husband|mother|father|son|daughter|brother|sister|nurse|born|lives|resides|married)\b"
-)
+    r"husband|(?:mother|father|son|daughter|brother|sister)(?:-in-law)?|nurse|born|lives|resides|married)\b(?!-)"
+)  # not a compound's first part: "a Hierarchical Lasso (Hi-La) network"
 _HONORIFIC_NAME = re.compile(rf"{_HONORIFIC}\s+[{UPPER}]")  # case matters: "Dr. Smith", not "dr" or "miss"
 _NEAR_CHARS = 20  # other personal data in a sentence (or just after it) cues it
 # A sentence ends at . ! ? (not the dot of "Mr." or "Dr.") or a line break.
@@ -216,10 +216,14 @@ _PLACE_PREPOSITION = re.compile(r"\b(?:in|at|from|to|into|near|of|across|around|
 # word, not a name, when it is common in English text and much rarer in German, Spanish and French text (wordfreq's Zipf
 # frequencies; names are written alike in every language, "john" 5.4 in English and 4.9 in German, "pruning" 3.0 and
 # 1.3), or when it ends in a derivational suffix of English nouns and adjectives ("Recognition", "Contextualized",
-# "Hierarchical"; "-ing" only in an English-specific word: "Pruning", not "Fleming"). A run is a term when a word before
-# its last is an English word, its last word ends in such a suffix or is a head noun of methods and results, it follows
-# an article ("a Monte Carlo method"), a method noun follows it, its initials follow it in brackets ("Iterative
-# Magnitude Pruning (IMP)"), or each of its words also appears in lower case in the text.
+# "Hierarchical"; "-ing" only in an English-specific word: "Pruning", not "Fleming"). A run is a term when its first
+# word is a brand ("Microsoft Cortana", see ``brand``), a word before its last is an English word, its last word ends
+# in such a suffix or is a head noun of methods and results, it follows an article or a determiner ("a Monte Carlo
+# method", "one Monte Carlo sample"), a method noun follows it, its initials follow it in brackets ("Iterative Magnitude
+# Pruning (IMP)"), or each of its words also appears in lower case in the text. The model's span is first widened over
+# the capitalised words right after it ("Combinatory Categorial" + "Grammar"); a run of three words or more (initials
+# do not count: "Alan W Black") that ends in an English word is a term ("Egocentric Spatial Memory"), and so is one
+# with a hyphenated word whose parts are English words or begin in lower case ("Tree-Adjoining", "K-matrices").
 _OTHER_LANGUAGES = ("de", "es", "fr")
 _ENGLISH_MIN_ZIPF, _ENGLISH_MARGIN = 2.5, 0.8
 _TERM_SUFFIX = re.compile(r"(?:.tion|.sion|.{3}(?:ness|ism|ization|isation|ized|ised|ical|ics|ogy|ive|ous|ity))s?$")
@@ -234,7 +238,9 @@ _HEAD_NOUNS = frozenset((  # noqa: SIM905 - a word list reads better as words
     "machine machines principle hypothesis conjecture gradient gradients estimates prediction predictions inference "
     "sampler samplers policy"
 ).split())
-_ARTICLE_BEFORE = re.compile(r"\b(?:a|an|the|A|An|The)\s+$")
+# An article, determiner or number before the run: "a Monte Carlo method", "its Boltzmann Gibbs distribution", "one
+# Monte Carlo sample".
+_ARTICLE_BEFORE = re.compile(r"\b(?i:a|an|the|its|their|our|this|these|those|each|every|such|one|two|three)\s+$")
 _AFTER_RUN = re.compile(r"\s*(?:\(\s*([A-Z][A-Za-z-]*[A-Z]s?)\b|([a-z]+))?")
 _CITED_AFTER = re.compile(r"\s*[(\[]\s*[A-Z][\w-]+(?:\s+(?:and|&)\s+[A-Z][\w-]+|\s+et\s+al\s*\.?)?\s*,?\s*\d{4}")
 
@@ -262,24 +268,47 @@ def english_word(word: str, wordlist: str = "large") -> bool:
         _ING.search(word) is not None and english > 0 and margin >= _ING_MARGIN)
 
 
+# A brand is written in Latin letters in Russian text about as often as in English, German, Spanish and French text,
+# where people's names are written in Cyrillic: "microsoft" has Zipf frequency 4.4 in Russian and 4.4 in English,
+# "twitter" 4.3 and 4.8 (5.1 in Spanish), "john" 3.4 and 5.4. Only frequent brands count (wordfreq's small list),
+# which also keeps out people's names that are brands too, but for a handful ("Ford", "Mercedes").
+_BRAND_MIN_ZIPF, _BRAND_MARGIN = 3.5, 0.8
+
+
+@cache
+def brand(word: str) -> bool:
+    """A frequent brand or product name ("Microsoft", "Twitter", "Java"), by the rule above."""
+    from wordfreq import zipf_frequency
+
+    word = re.sub(r"['’]s$", "", word).lower()
+    russian = zipf_frequency(word, "ru", wordlist="small")
+    if russian < _BRAND_MIN_ZIPF:
+        return False
+    return max(zipf_frequency(word, language) for language in ("en", *_OTHER_LANGUAGES)) - russian <= _BRAND_MARGIN
+
+
 def looks_like_a_term(words: Sequence[str], text: str = "") -> bool:
     """Whether the capitalised ``words`` read as a term, not a name (the context rules are in ``_term_span``)."""
     words = [word for word in words if word.lower() not in _PARTICLES]
     if not words:
         return True
     last = re.sub(r"['’]s$", "", words[-1]).lower()
-    if any(english_word(word) for word in words[:-1]) or last in _HEAD_NOUNS or _TERM_SUFFIX.search(last) or (
-            _ING.search(last) and english_word(last)):
+    if brand(words[0]) or any(english_word(word) for word in words[:-1]) or any(map(_term_compound, words)):
+        return True
+    full_words = sum(len(word.rstrip(".")) > 1 for word in words)  # a middle initial makes a name: "Alan W Black"
+    if last in _HEAD_NOUNS or _TERM_SUFFIX.search(last) or (
+            (full_words >= 3 or _ING.search(last)) and english_word(last)):
         return True
     return bool(text) and all(re.search(rf"\b{re.escape(word.lower())}\b", text) for word in words if len(word) >= 4)
 
 
 def _term_span(text: str, span: Span) -> bool:
     """A PERSON span of the model that reads as a term by its words or its context (see above)."""
-    run = text[span.start : span.end]
-    if looks_like_a_term(run.split(), text) or _ARTICLE_BEFORE.search(text[max(0, span.start - 5) : span.start]):
+    end = _MORE_WORDS.match(text, span.end).end()
+    run = text[span.start : end]
+    if looks_like_a_term(run.split(), text) or _ARTICLE_BEFORE.search(text[max(0, span.start - 8) : span.start]):
         return True
-    if _CITED_AFTER.match(text, span.end) or _AFTER_RUN.match(text, span.end).group(2) in _HEAD_NOUNS:
+    if _CITED_AFTER.match(text, end) or _AFTER_RUN.match(text, end).group(2) in _HEAD_NOUNS:
         return True
     before = re.search(r"([a-z]+)\s+$", text[max(0, span.start - 20) : span.start])
     if before is not None and before.group(1) in _HEAD_NOUNS:  # "Markov chain Monte Carlo"
@@ -289,6 +318,19 @@ def _term_span(text: str, span: Span) -> bool:
         if initials in "".join(char for char in match.group(1) if char.isupper()):
             return True
     return False
+
+
+_MORE_WORDS = re.compile(rf"(?:[ \t]+{_CAP_WORD}\b)*")
+_HYPHEN_PART = re.compile(r"[^\W\d_]+")
+
+
+def _term_compound(word: str) -> bool:
+    """A hyphenated word that is no name: a part after the first begins in lower case ("K-matrices"), or every
+    part is an English word ("Tree-Adjoining"); "Smith-Jones" and "Jean-Pierre" are names."""
+    parts = _HYPHEN_PART.findall(word) if "-" in word else ()
+    if len(parts) < 2:
+        return False
+    return any(part[0].islower() and len(part) >= 3 for part in parts[1:]) or all(map(english_word, parts))
 
 
 def _people(text: str, offset: int, doc) -> Iterator[Span]:  # noqa: ANN001 - spacy.tokens.Doc
