@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,3 +118,10 @@ class Layout:
     @property
     def mlflow_artifacts(self) -> Path:
         return self.root / "mlruns" / "artifacts"
+
+
+def user_cache_dir() -> Path:
+    """Where tuneforge keeps what it works out once per machine (``$XDG_CACHE_HOME/tuneforge``, else
+    ``~/.cache/tuneforge``): outside any workspace, since it depends on the machine and the installed packages."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "tuneforge"

