@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuneforge.pii import names
+from tuneforge.pii import addresses, names
 from tuneforge.pii.addresses import find_addresses
 from tuneforge.pii.redactor import redactor_for
 from tuneforge.profiles import PiiConfig
@@ -117,6 +117,16 @@ def test_the_name_model_runs_its_entity_recognizer_alone():
 ])
 def test_an_english_word_is_told_from_a_name_by_its_frequency_across_languages(word, english):
     assert names.english_word(word) is english
+
+
+@pytest.mark.parametrize(("text", "may_hold"), [
+    ("12 Main Street", True), ("Flat 3, 12 Kenneth Road", True), ("Calle Mayor 27", True), ("12 rue de la Paix", True),
+    ("Keizersgracht 12", True), ("Hauptstrasse 5", True), ("C/ Mayor 27, Madrid", True),
+    ("(al. Jerozolimskie 12)", True), ("Bahnhofstraße 5", True),  # not ASCII: the regex decides
+    ("As Smith et al. 2019 show, the total. 5 more", False), ("In Table 3 we report 12 runs.", False),
+])
+def test_the_street_regex_runs_only_on_texts_holding_a_street_word(text, may_hold):
+    assert addresses._may_hold_street(text) is may_hold
 
 
 @pytest.mark.parametrize(("text", "address"), [

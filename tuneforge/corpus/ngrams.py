@@ -20,12 +20,18 @@ _SHIFT = np.uint64(33)
 
 
 _WORD = re.compile(r"\w+")
+# ASCII text: the word characters kept, every other byte a space, then split: the regex's tokens, several times faster.
+_ASCII_WORDS = bytes.maketrans(bytes(range(256)), bytes(
+    code if chr(code).isalnum() or code == ord("_") else 32 for code in range(128)) + b" " * 128)
 
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens: case and punctuation never make two texts differ (``perception,`` is
     ``perception``), so an edit of a comma does not hide a near duplicate."""
-    return _WORD.findall(text.lower())
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered.encode().translate(_ASCII_WORDS).decode().split()
+    return _WORD.findall(lowered)
 
 
 def word_hashes(texts_words: Sequence[Sequence[str]]) -> list[np.ndarray]:

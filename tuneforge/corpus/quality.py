@@ -18,6 +18,11 @@ Problem = tuple[str, str] | None
 
 _DIGITS = str.maketrans("", "", "0123456789")
 _WORD_WITH_LETTER = re.compile(r"\S*[^\W\d_]\S*")
+# ASCII text: letters and whitespace kept, all else deleted, so a word with no letter vanishes from the split.
+_ASCII_WHITESPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what \s matches in ASCII (\x1c-\x1f become spaces)
+_KEEP_LETTERS = bytes.maketrans(b"\x1c\x1d\x1e\x1f", b"    ")
+_NOT_LETTER_OR_SPACE = bytes(code for code in range(256) if not (chr(code).isalpha() and code < 128)
+                             and code not in _ASCII_WHITESPACE)
 
 
 def pair_problem(document_words: int, summary: str, document: str, config: CleaningConfig) -> Problem:
@@ -81,10 +86,16 @@ def _ratio_problem(text: str, whitespace_words: int, tokens: list[str], config: 
     visible = len(text) - text.count(" ") - text.count("\n")
     if digits / visible > config.max_digit_ratio:
         return "digit_ratio", f"{digits / visible:.0%} of characters are digits (limit {config.max_digit_ratio:.0%})"
-    alpha_share = len(_WORD_WITH_LETTER.findall(text)) / whitespace_words
+    alpha_share = _words_with_a_letter(text) / whitespace_words
     if alpha_share < config.min_alpha_word_share:
         return "alphabetic_words", f"only {alpha_share:.0%} of words contain a letter"
     return None
+
+
+def _words_with_a_letter(text: str) -> int:
+    if text.isascii():
+        return len(text.encode().translate(_KEEP_LETTERS, _NOT_LETTER_OR_SPACE).split())
+    return len(_WORD_WITH_LETTER.findall(text))
 
 
 def _repetition_problem(

@@ -136,9 +136,8 @@ def _type_words(alternatives: str) -> tuple[frozenset[bytes], tuple[str, ...]]:
 
 _STREET_WORDS, _MARKED_STREET_WORDS = _type_words(
     f"{_EN_TYPES}|Straße|Strasse|Weg|Gasse|Platz|Allee|{_FR_TYPES}|{_ROMANCE_TYPES}")
-# "al. Jerozolimskie", "C/ Mayor": not "et al." nor "total."
-_MARKED_STREET = re.compile(
-    "|".join(rf"(?<![\w.])(?<!\bet ){re.escape(word)}\s" for word in _MARKED_STREET_WORDS))
+# "al. Jerozolimskie", "C/ Mayor", not "et al." nor "total.": each a literal first, which the regex engine finds fast.
+_MARKED_STREETS = tuple(re.compile(rf"{re.escape(word)}\s") for word in _MARKED_STREET_WORDS)
 _GLUED_ENDINGS = tuple(ending.replace("\\.", "").encode() for ending in _GLUED_TYPES.split("|") if ending.isascii())
 
 
@@ -151,7 +150,16 @@ def _may_hold_street(text: str) -> bool:
     shape = word_shape(text)
     if not _STREET_WORDS.isdisjoint(shape.split()) or _glued_type_before_number(shape):
         return True
-    return any(word in text for word in _MARKED_STREET_WORDS) and _MARKED_STREET.search(text) is not None
+    return any(_marked_street_word(text, pattern) for pattern in _MARKED_STREETS)
+
+
+def _marked_street_word(text: str, pattern: re.Pattern[str]) -> bool:
+    for match in pattern.finditer(text):
+        start = match.start()
+        previous = text[start - 1] if start else " "
+        if not (previous.isalnum() or previous in "._") and text[max(0, start - 3) : start] != "et ":
+            return True
+    return False
 
 
 def _glued_type_before_number(shape: bytes) -> bool:
