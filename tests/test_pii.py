@@ -215,6 +215,16 @@ def test_an_identifier_is_named_as_a_word_not_inside_one(text, named):
     assert _named_identifier(text) is named
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Write to <ana.lopez@example.com> or (bob@example.org) today.", "Write to <[EMAIL]> or ([EMAIL]) today."),
+    ("mail:ana@example.com", "mail:[EMAIL]"),
+    ("Hosts fe80::1ff:fe23:4567:890a and 10.0.0.12 went down.", "Hosts [IP] and [IP] went down."),
+    ("192.168.1.20 answered; Figure 1: results; Table 2: costs.", "[IP] answered; Figure 1: results; Table 2: costs."),
+])
+def test_email_and_ip_addresses_are_found_in_the_tokens_that_hold_their_marks(text, expected):
+    assert redact(text, ner="off") == expected
+
+
 @pytest.mark.parametrize("text, may", [
     ("key AKIAIOSFODNN7EXAMPLEXYZ in the log", True), ("a serial 12345678901234567890123 only", False),
     ("an extraordinarily-long-hyphenated-word without digits", False), ("plain prose", False),

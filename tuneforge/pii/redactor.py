@@ -18,7 +18,7 @@ from tuneforge.pii.addresses import find_addresses
 from tuneforge.pii.kinds import Span, placeholder
 from tuneforge.pii.names import find_anchored, find_people
 from tuneforge.pii.secrets import find_secrets
-from tuneforge.pii.structured import StructuredDetector
+from tuneforge.pii.structured import DIGIT, DOTTED_QUAD, StructuredDetector
 
 if TYPE_CHECKING:
     from tuneforge.profiles import PiiConfig
@@ -27,16 +27,14 @@ if TYPE_CHECKING:
 # passports have their own pre-filter (``structured.identifier_windows``), phone numbers theirs (``phones``).
 _HINTS: dict[str, Callable[[str, str], object]] = {  # (text, lower-cased text) -> may hold the kind
     "EMAIL": lambda text, _: "@" in text,
-    "IP": lambda text, _: _DOTTED_QUAD.search(text) or ("::" in text or text.count(":") >= 3),
+    "IP": lambda text, _: DOTTED_QUAD.search(text) or ("::" in text or text.count(":") >= 3),
     "DATE_OF_BIRTH": lambda _, lowered: any(cue in lowered for cue in _BIRTH_CUES),
 }
-_DOTTED_QUAD = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
 _BIRTH_CUES = ("born", "birth", "dob", "d.o.b", "b. ", "geboren", "née", "nacid")
 _SECRET_CUES = (
     "-----begin", "password", "passwd", "passcode", "pwd", "pin ", "pin:", "secret", "api_key", "apikey", "api-key",
     "access_key", "bearer", "authorization", "token:", "token=", "token =", "credential",
 )
-_DIGIT = re.compile(r"\d")
 _LONG_TOKEN = re.compile(r"\S{20,}")  # the whitespace-separated tokens of 20 characters or more
 
 
@@ -44,7 +42,10 @@ def _may_hold_secret(text: str, lowered: str) -> bool:
     """A keyword, a PEM header, a password in a URL, or a long token mixing letters and digits (keys, JWTs)."""
     if any(cue in lowered for cue in _SECRET_CUES) or ("://" in text and "@" in text):
         return True
-    return any(_DIGIT.search(token) and not token.isdigit() for token in _LONG_TOKEN.findall(text))
+    tokens = text.split()
+    if not tokens or len(max(tokens, key=len)) < 20:  # most texts: no long token, and no scan for them
+        return False
+    return any(DIGIT.search(token) and not token.isdigit() for token in _LONG_TOKEN.findall(text))
 
 
 class Redactor:
@@ -72,7 +73,7 @@ class Redactor:
         spans = self._structured.find(text, kinds)
         if self.kinds & _SECRETS and _may_hold_secret(text, lowered):
             spans += [span for span in find_secrets(text) if span.kind in self.kinds]
-        if "ADDRESS" in self.kinds and _DIGIT.search(text):
+        if "ADDRESS" in self.kinds and DIGIT.search(text):
             spans += find_addresses(text)
         return spans
 

@@ -249,10 +249,16 @@ class StructuredDetector:
     def find(self, text: str, kinds: Iterable[str]) -> list[Span]:
         kinds = set(kinds)
         spans: list[Span] = []
-        whole_text = [kind for kind in kinds if kind not in WINDOWED_KINDS]
+        whole_text = [kind for kind in kinds if kind not in WINDOWED_KINDS and kind not in TOKEN_KINDS]
         if whole_text:
             spans += self._analyze(text, whole_text, 0)
+        for kind in kinds & TOKEN_KINDS.keys():
+            for start, end in token_windows(text, TOKEN_KINDS[kind]):
+                left = max(0, start - _CONTEXT_CHARS)
+                spans += [span for span in self._analyze(text[left:end], [kind], left) if span.start >= start]
         windowed = kinds & WINDOWED_KINDS
+        if not DIGIT.search(text):  # every identifier holds a digit
+            windowed = set()
         if windowed and _named_identifier(text.lower()):
             # A passport or ID number named as such may hold few digits (C7YTL3PVG, ABCDE1234F): the whole text.
             spans += self._analyze(text, windowed, 0)
@@ -290,6 +296,22 @@ class StructuredDetector:
             results = self.enhancer.enhance_using_context(text, results, self.nlp.process_text(text, LANGUAGE), used)
         return [Span(offset + result.start, offset + result.end, self.kind_of[result.entity_type], result.score)
                 for result in results if result.score >= MIN_SCORE]
+
+
+# E-mail and IP addresses hold no whitespace: each is looked for in the whitespace-delimited tokens that hold its mark
+# (an "@"; a dotted quad or two colons), with the words before them for context, not in the whole text: Presidio's
+# e-mail and IP patterns cost about 0.3 ms on a page of prose.
+_TOKEN = re.compile(r"\S+")
+DOTTED_QUAD = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
+TOKEN_KINDS: dict[str, Callable[[str], bool]] = {
+    "EMAIL": lambda token: "@" in token,
+    "IP": lambda token: token.count(":") >= 2 or DOTTED_QUAD.search(token) is not None,
+}
+DIGIT = re.compile(r"\d")
+
+
+def token_windows(text: str, holds_mark: Callable[[str], bool]) -> list[tuple[int, int]]:
+    return [match.span() for match in _TOKEN.finditer(text) if holds_mark(match.group())]
 
 
 # Identifiers made of digit groups (cards, IBANs, national identifiers, passports, phone numbers) are looked for
