@@ -34,6 +34,7 @@ from tuneforge.corpus.quality import Problem, pair_problem, quality_problem
 from tuneforge.corpus.rowfiles import RowFiles
 from tuneforge.corpus.shards import ShardedDuplicateFinder
 from tuneforge.corpus.text import normalize_whitespace, repair_unicode, strip_markup
+from tuneforge.pii.lexicon import lexicon
 from tuneforge.profiles import CleaningConfig, PiiConfig
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ def clean_file(
     engine (1 runs in this process); ``engine`` may send the chunks to Ray instead, for the same bytes out;
     ``progress`` is called with the rows done after each chunk."""
     engine = engine or EngineConfig()
+    if "PERSON" in config.pii.kinds and config.pii.ner != "off":
+        lexicon()  # on a new machine, worked out here once rather than in every worker at the same time
     with open_engine(engine, workers_for(rows_path.stat().st_size, config.workers, workers)) as runner:
         runner.warm(_load_detectors, config.pii)
         bounds = source_bounds(rows_path, config)  # meanwhile the workers load their detectors
@@ -278,7 +281,6 @@ def _load_detectors(pii: PiiConfig) -> None:
     """A worker's warm-up: the detectors, the name model and the word sets that tell terms from names load once,
     then their objects leave the garbage collector's full passes, which rescanned them about once a chunk (5% of the
     cleaning time)."""
-    from tuneforge.pii.lexicon import lexicon
     from tuneforge.pii.redactor import redactor_for
 
     redactor_for(pii).redact("Dear Jane Doe, this warms the detectors up.")

@@ -82,6 +82,17 @@ def lexicon() -> Lexicon:
 
 
 def build() -> Lexicon:
+    """The sets, from wordfreq's lists, which are let go of afterwards (about 300 MB)."""
+    try:
+        return _build()
+    finally:
+        from wordfreq import get_frequency_dict, get_frequency_list
+
+        get_frequency_dict.cache_clear()
+        get_frequency_list.cache_clear()
+
+
+def _build() -> Lexicon:
     english = {}
     for wordlist in WORDLISTS:
         tables = {language: zipf_table(language, wordlist) for language in ("en", *OTHER_LANGUAGES)}
